@@ -1,0 +1,14 @@
+//! host-trainer: train, evaluate and report Fashion-MNIST classifiers with burn.
+//!
+//! Data flows one way: IDX files ([`data`]) → burn models ([`model`], [`training`]) →
+//! test-set evaluation ([`evaluation`]) → reports and pictures ([`report`], [`plots`]).
+
+pub mod backend;
+pub mod data;
+pub mod evaluation;
+pub mod job;
+pub mod metrics;
+pub mod model;
+pub mod plots;
+pub mod report;
+pub mod training;

@@ -1,0 +1,163 @@
+//! `host-trainer`: the command line. With no arguments it runs the default job.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use host_trainer::backend::Backend;
+use host_trainer::data::FashionMnist;
+use host_trainer::evaluation::Checkpoint;
+use host_trainer::job;
+use host_trainer::model::Preset;
+use host_trainer::training::{TrainConfig, TrainOptions};
+
+/// Train, evaluate and report Fashion-MNIST classifiers.
+///
+/// With no subcommand: train `mlp-128-64` (12 epochs) and `cnn-baseline` (10 epochs), evaluate
+/// both on the 10,000 test images and write reports and pictures under `--runs-dir`. Runs that
+/// are already complete are only re-evaluated; interrupted ones resume.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// Folder with the four IDX files (else FASHION_MNIST_DIR, ../shared/data/fashion-mnist,
+    /// the cache, or a download into the cache).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Where run directories go.
+    #[arg(long, global = true, default_value = "runs")]
+    runs_dir: PathBuf,
+    /// Backend to train and evaluate on.
+    #[arg(long, global = true, value_enum, default_value_t = Backend::Flex)]
+    device: Backend,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train one preset, then evaluate and report it.
+    Train(TrainArgs),
+    /// Evaluate an existing run on the test set and rewrite its report and pictures.
+    Eval {
+        /// The run directory.
+        #[arg(long)]
+        run_dir: PathBuf,
+        /// Which checkpoint to evaluate.
+        #[arg(long, value_enum, default_value_t = Checkpoint::Last)]
+        checkpoint: Checkpoint,
+    },
+    /// Summarise every reported run under --runs-dir into summary.md / summary.json.
+    Report,
+    /// Show where the dataset is, its checksums and class counts.
+    Data,
+}
+
+#[derive(clap::Args, Debug)]
+struct TrainArgs {
+    /// Architecture.
+    #[arg(long, value_enum)]
+    preset: Preset,
+    /// Epochs (default: the preset's).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Seed for initialisation, shuffling, dropout and the split.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Validation images held out of the training set.
+    #[arg(long, default_value_t = 6000)]
+    val_size: usize,
+    /// Train on only the first N training images.
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Run directory (default: <runs-dir>/<preset>).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Continue an interrupted run from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Which checkpoint to evaluate at the end.
+    #[arg(long, value_enum, default_value_t = Checkpoint::Last)]
+    checkpoint: Checkpoint,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let started = Instant::now();
+    match cli.command {
+        None => default_job(&cli)?,
+        Some(Command::Train(ref a)) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let config = TrainConfig {
+                preset: a.preset,
+                epochs: a.epochs.unwrap_or(a.preset.default_epochs()),
+                batch_size: a.batch_size,
+                lr: a.lr,
+                seed: a.seed,
+                val_size: a.val_size,
+                train_limit: a.train_limit,
+                backend: cli.device,
+            };
+            let dir = a.run_dir.clone().unwrap_or_else(|| cli.runs_dir.join(a.preset.name()));
+            let opts = TrainOptions { resume: a.resume, ..Default::default() };
+            let out = job::train_and_report(&data, &config, &dir, opts, a.checkpoint)?;
+            print_outcome(&out);
+        }
+        Some(Command::Eval { ref run_dir, checkpoint }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let out = job::eval_existing(&data, run_dir, checkpoint)?;
+            print_outcome(&out);
+        }
+        Some(Command::Report) => {
+            println!("{}", job::summarize(&cli.runs_dir)?);
+            println!("written: {}", cli.runs_dir.join("summary.md").display());
+        }
+        Some(Command::Data) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            println!("dataset: {} (found via {})", data.located.dir.display(), data.located.origin);
+            for f in &data.files {
+                println!("  {:32} sha256 {} ({})", f.name, f.sha256, f.variant);
+            }
+            println!("train: {} images, per class {:?}", data.train.len(), data.train.class_counts());
+            println!("test:  {} images, per class {:?}", data.test.len(), data.test.class_counts());
+        }
+    }
+    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn default_job(cli: &Cli) -> Result<()> {
+    let data = FashionMnist::load(cli.data_dir.as_deref())?;
+    eprintln!("dataset: {} (found via {})", data.located.dir.display(), data.located.origin);
+    for preset in [Preset::Mlp128x64, Preset::CnnBaseline] {
+        let config = TrainConfig { backend: cli.device, ..TrainConfig::for_preset(preset) };
+        let dir = cli.runs_dir.join(preset.name());
+        let opts = TrainOptions { resume: true, ..Default::default() };
+        let out = job::train_and_report(&data, &config, &dir, opts, Checkpoint::Last)?;
+        print_outcome(&out);
+    }
+    println!("\n{}", job::summarize(&cli.runs_dir)?);
+    println!("summary: {}", cli.runs_dir.join("summary.md").display());
+    Ok(())
+}
+
+fn print_outcome(out: &job::RunOutcome) {
+    let dir: &Path = &out.dir;
+    println!(
+        "{}: test accuracy {:.2}%, loss {:.4}, macro F1 {:.4} ({} epochs, {:.1} s) -> {}",
+        out.state.config.preset,
+        100.0 * out.test.accuracy,
+        out.test.loss,
+        out.test.report.macro_avg.f1,
+        out.state.history.len(),
+        out.state.train_seconds(),
+        dir.join("report.md").display()
+    );
+}

@@ -1,0 +1,415 @@
+//! Model definitions: a preset is a named list of [`LayerSpec`]s, and [`Net`] builds any such
+//! list into a burn module. Adding a preset is adding one list.
+//!
+//! Every model takes `[N, 1, 28, 28]` images in [0, 1] and returns `[N, 10]` logits; MLPs
+//! start with a `Flatten`. The same layer list drives export and quantization, so the set of
+//! layer kinds here is the set the int8 engine has to support.
+
+use std::fmt;
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::prelude::*;
+
+/// Convolution padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Padding {
+    /// No padding.
+    Valid,
+    /// Zero padding that keeps the size at stride 1 (odd kernels).
+    Same,
+}
+
+/// One layer of a model, independent of any framework.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum LayerSpec {
+    /// 2-D convolution with bias.
+    Conv {
+        /// Output channels.
+        out: usize,
+        /// Square kernel side.
+        kernel: usize,
+        /// Stride (1 or 2).
+        stride: usize,
+        /// Padding.
+        padding: Padding,
+    },
+    /// Max pooling with a square window and equal stride.
+    MaxPool {
+        /// Window side (= stride).
+        size: usize,
+    },
+    /// Batch normalization over channels (after Conv) or features (after Dense).
+    BatchNorm,
+    /// ReLU.
+    Relu,
+    /// Dropout (identity at inference).
+    Dropout {
+        /// Drop probability.
+        prob: f64,
+    },
+    /// `[N, C, H, W]` to `[N, C*H*W]`.
+    Flatten,
+    /// Fully connected layer with bias.
+    Dense {
+        /// Output features.
+        out: usize,
+    },
+}
+
+/// The shape of an activation (batch excluded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Shape3 {
+    /// Image-like `[C, H, W]`.
+    Image {
+        /// Channels.
+        c: usize,
+        /// Height.
+        h: usize,
+        /// Width.
+        w: usize,
+    },
+    /// Flat features.
+    Flat(usize),
+}
+
+impl Shape3 {
+    /// Number of elements.
+    pub fn numel(self) -> usize {
+        match self {
+            Self::Image { c, h, w } => c * h * w,
+            Self::Flat(n) => n,
+        }
+    }
+}
+
+impl fmt::Display for Shape3 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Image { c, h, w } => write!(f, "{c}x{h}x{w}"),
+            Self::Flat(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// The model input: one 28x28 channel.
+pub const INPUT: Shape3 = Shape3::Image { c: 1, h: 28, w: 28 };
+
+/// A layer list that does not chain.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("layer {index} ({layer:?}) cannot take input of shape {input}")]
+pub struct ShapeError {
+    /// Position in the list.
+    pub index: usize,
+    /// The layer.
+    pub layer: LayerSpec,
+    /// The shape it was given.
+    pub input: Shape3,
+}
+
+/// Output side of a convolution or pooling window.
+fn conv_out(size: usize, kernel: usize, stride: usize, pad: usize) -> Option<usize> {
+    (size + 2 * pad).checked_sub(kernel).map(|d| d / stride + 1)
+}
+
+/// Padding on each side for `Same` (stride 1 keeps the size; stride 2 halves it, rounding up).
+pub fn same_pad(kernel: usize) -> usize {
+    (kernel - 1) / 2
+}
+
+impl LayerSpec {
+    /// The output shape for `input`, or `None` if the layer cannot take it.
+    pub fn output(&self, input: Shape3) -> Option<Shape3> {
+        use Shape3::*;
+        match (*self, input) {
+            (Self::Conv { out, kernel, stride, padding }, Image { h, w, .. }) => {
+                if kernel == 0 || !(1..=2).contains(&stride) || (padding == Padding::Same && kernel % 2 == 0) {
+                    return None;
+                }
+                let pad = if padding == Padding::Same { same_pad(kernel) } else { 0 };
+                Some(Image {
+                    c: out,
+                    h: conv_out(h, kernel, stride, pad)?,
+                    w: conv_out(w, kernel, stride, pad)?,
+                })
+            }
+            (Self::MaxPool { size }, Image { c, h, w }) if size > 0 && h >= size && w >= size => {
+                Some(Image { c, h: h / size, w: w / size })
+            }
+            (Self::BatchNorm | Self::Relu | Self::Dropout { .. }, s) => Some(s),
+            (Self::Flatten, s) => Some(Flat(s.numel())),
+            (Self::Dense { out }, Flat(_)) => Some(Flat(out)),
+            _ => None,
+        }
+    }
+
+    /// Trainable and running parameters this layer holds for `input`.
+    pub fn params(&self, input: Shape3) -> usize {
+        match (*self, input) {
+            (Self::Conv { out, kernel, .. }, Shape3::Image { c, .. }) => out * c * kernel * kernel + out,
+            (Self::Dense { out }, Shape3::Flat(n)) => out * n + out,
+            // gamma, beta (trainable) + running mean, var (state).
+            (Self::BatchNorm, Shape3::Image { c, .. }) => 4 * c,
+            (Self::BatchNorm, Shape3::Flat(n)) => 4 * n,
+            _ => 0,
+        }
+    }
+}
+
+/// The shapes after each layer (the first entry is the input).
+pub fn shapes(layers: &[LayerSpec]) -> Result<Vec<Shape3>, ShapeError> {
+    let mut v = vec![INPUT];
+    for (index, layer) in layers.iter().enumerate() {
+        let input = *v.last().unwrap_or(&INPUT);
+        let out = layer.output(input).ok_or(ShapeError { index, layer: *layer, input })?;
+        v.push(out);
+    }
+    Ok(v)
+}
+
+/// A named model architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// 784-128-64-10 MLP with ReLU.
+    #[value(name = "mlp-128-64")]
+    #[serde(rename = "mlp-128-64")]
+    Mlp128x64,
+    /// Conv32-pool-Conv64-pool-Dense128-Dense10, ReLU, 3x3 valid convolutions.
+    #[value(name = "cnn-baseline")]
+    CnnBaseline,
+}
+
+impl Preset {
+    /// All presets.
+    pub const ALL: [Preset; 2] = [Preset::Mlp128x64, Preset::CnnBaseline];
+
+    /// The preset's CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mlp128x64 => "mlp-128-64",
+            Self::CnnBaseline => "cnn-baseline",
+        }
+    }
+
+    /// Looks a preset up by name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// The layer list.
+    pub fn layers(self) -> Vec<LayerSpec> {
+        use LayerSpec::*;
+        let conv3 = |out| Conv { out, kernel: 3, stride: 1, padding: Padding::Valid };
+        match self {
+            Self::Mlp128x64 => vec![Flatten, Dense { out: 128 }, Relu, Dense { out: 64 }, Relu, Dense { out: 10 }],
+            Self::CnnBaseline => vec![
+                conv3(32),
+                Relu,
+                MaxPool { size: 2 },
+                conv3(64),
+                Relu,
+                MaxPool { size: 2 },
+                Flatten,
+                Dense { out: 128 },
+                Relu,
+                Dense { out: 10 },
+            ],
+        }
+    }
+
+    /// Default number of epochs (the studies' settings).
+    pub fn default_epochs(self) -> usize {
+        match self {
+            Self::Mlp128x64 => 12,
+            Self::CnnBaseline => 10,
+        }
+    }
+
+    /// True for convolutional models.
+    pub fn is_cnn(self) -> bool {
+        self.layers().iter().any(|l| matches!(l, LayerSpec::Conv { .. }))
+    }
+}
+
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Flatten as a module.
+#[derive(Module, Debug, Default)]
+pub struct Flatten;
+
+/// One built layer.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Layer {
+    /// Convolution.
+    Conv(Conv2d),
+    /// Max pooling.
+    MaxPool(MaxPool2d),
+    /// Batch norm.
+    BatchNorm(BatchNorm),
+    /// ReLU.
+    Relu(Relu),
+    /// Dropout.
+    Dropout(Dropout),
+    /// Flatten.
+    Flatten(Flatten),
+    /// Dense.
+    Dense(Linear),
+}
+
+/// A sequential network built from a layer list.
+#[derive(Module, Debug)]
+pub struct Net {
+    /// The layers, in order.
+    pub layers: Vec<Layer>,
+}
+
+/// An activation flowing through [`Net`]: image-shaped or flat.
+#[derive(Debug, Clone)]
+pub enum Act {
+    /// `[N, C, H, W]`.
+    Image(Tensor<4>),
+    /// `[N, F]`.
+    Flat(Tensor<2>),
+}
+
+impl Net {
+    /// Builds the layers on `device`. Fails if the list does not chain.
+    pub fn new(specs: &[LayerSpec], device: &Device) -> Result<Self, ShapeError> {
+        let shapes = shapes(specs)?;
+        let layers = specs
+            .iter()
+            .zip(&shapes)
+            .map(|(spec, &input)| build(spec, input, device))
+            .collect();
+        Ok(Self { layers })
+    }
+
+    /// Runs the network on `[N, 1, 28, 28]` images; returns `[N, 10]` logits.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = Act::Image(images);
+        for layer in &self.layers {
+            x = layer.forward(x);
+        }
+        match x {
+            Act::Flat(t) => t,
+            Act::Image(t) => t.flatten(1, 3),
+        }
+    }
+}
+
+fn build(spec: &LayerSpec, input: Shape3, device: &Device) -> Layer {
+    let channels = match input {
+        Shape3::Image { c, .. } => c,
+        Shape3::Flat(n) => n,
+    };
+    match *spec {
+        LayerSpec::Conv { out, kernel, stride, padding } => {
+            let pad = match padding {
+                Padding::Valid => PaddingConfig2d::Valid,
+                Padding::Same => PaddingConfig2d::Explicit(same_pad(kernel), same_pad(kernel), same_pad(kernel), same_pad(kernel)),
+            };
+            Layer::Conv(
+                Conv2dConfig::new([channels, out], [kernel, kernel])
+                    .with_stride([stride, stride])
+                    .with_padding(pad)
+                    .init(device),
+            )
+        }
+        LayerSpec::MaxPool { size } => {
+            Layer::MaxPool(MaxPool2dConfig::new([size, size]).with_strides([size, size]).init())
+        }
+        LayerSpec::BatchNorm => Layer::BatchNorm(BatchNormConfig::new(channels).init(device)),
+        LayerSpec::Relu => Layer::Relu(Relu::new()),
+        LayerSpec::Dropout { prob } => Layer::Dropout(DropoutConfig::new(prob).init()),
+        LayerSpec::Flatten => Layer::Flatten(Flatten),
+        LayerSpec::Dense { out } => Layer::Dense(LinearConfig::new(channels, out).init(device)),
+    }
+}
+
+impl Layer {
+    fn forward(&self, x: Act) -> Act {
+        match (self, x) {
+            (Layer::Conv(m), Act::Image(t)) => Act::Image(m.forward(t)),
+            (Layer::MaxPool(m), Act::Image(t)) => Act::Image(m.forward(t)),
+            (Layer::BatchNorm(m), Act::Image(t)) => Act::Image(m.forward(t)),
+            (Layer::BatchNorm(m), Act::Flat(t)) => Act::Flat(m.forward(t)),
+            (Layer::Relu(m), Act::Image(t)) => Act::Image(m.forward(t)),
+            (Layer::Relu(m), Act::Flat(t)) => Act::Flat(m.forward(t)),
+            (Layer::Dropout(m), Act::Image(t)) => Act::Image(m.forward(t)),
+            (Layer::Dropout(m), Act::Flat(t)) => Act::Flat(m.forward(t)),
+            (Layer::Flatten(_), Act::Image(t)) => Act::Flat(t.flatten(1, 3)),
+            (Layer::Flatten(_), x @ Act::Flat(_)) => x,
+            (Layer::Dense(m), Act::Flat(t)) => Act::Flat(m.forward(t)),
+            // `Net::new` checked the shapes chain, so the remaining pairs cannot occur; keep the
+            // value flowing unchanged rather than panic.
+            (_, x) => x,
+        }
+    }
+}
+
+/// Parameter count of a layer list (trainable and running statistics).
+pub fn param_count(specs: &[LayerSpec]) -> Result<usize, ShapeError> {
+    let shapes = shapes(specs)?;
+    Ok(specs.iter().zip(&shapes).map(|(l, &s)| l.params(s)).sum())
+}
+
+/// Multiply-accumulates per image of a layer list.
+pub fn macs(specs: &[LayerSpec]) -> Result<usize, ShapeError> {
+    let shapes = shapes(specs)?;
+    Ok(specs
+        .iter()
+        .zip(shapes.windows(2))
+        .map(|(l, io)| match (*l, io[0], io[1]) {
+            (LayerSpec::Conv { kernel, .. }, Shape3::Image { c, .. }, out) => out.numel() * c * kernel * kernel,
+            (LayerSpec::Dense { out }, Shape3::Flat(n), _) => out * n,
+            _ => 0,
+        })
+        .sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preset_shapes_params_and_macs() {
+        // 784*128+128 + 128*64+64 + 64*10+10
+        assert_eq!(param_count(&Preset::Mlp128x64.layers()).unwrap(), 109_386);
+        assert_eq!(macs(&Preset::Mlp128x64.layers()).unwrap(), 109_184);
+        // conv 9*32+32, conv 288*64+64, dense 1600*128+128, dense 128*10+10
+        assert_eq!(param_count(&Preset::CnnBaseline.layers()).unwrap(), 225_034);
+        assert_eq!(macs(&Preset::CnnBaseline.layers()).unwrap(), 2_631_040);
+        let s = shapes(&Preset::CnnBaseline.layers()).unwrap();
+        assert_eq!(s[7], Shape3::Flat(1600));
+    }
+
+    #[test]
+    fn every_preset_builds_and_runs_with_burns_param_count() {
+        let device = Device::flex();
+        for p in Preset::ALL {
+            let net = Net::new(&p.layers(), &device).unwrap();
+            let y = net.forward(Tensor::zeros([3, 1, 28, 28], &device));
+            assert_eq!(y.dims(), [3, 10], "{p}");
+            // These presets have no batch norm, so burn's count equals ours.
+            assert_eq!(net.num_params(), param_count(&p.layers()).unwrap(), "{p}");
+            assert_eq!(Preset::from_name(p.name()), Some(p));
+        }
+    }
+
+    #[test]
+    fn bad_chains_are_rejected() {
+        let e = shapes(&[LayerSpec::Dense { out: 3 }]).unwrap_err();
+        assert_eq!(e.index, 0);
+        assert!(e.to_string().contains("cannot take input of shape 1x28x28"), "{e}");
+        assert!(shapes(&[LayerSpec::Flatten, LayerSpec::MaxPool { size: 2 }]).is_err());
+        let same = LayerSpec::Conv { out: 4, kernel: 3, stride: 2, padding: Padding::Same };
+        assert_eq!(same.output(INPUT), Some(Shape3::Image { c: 4, h: 14, w: 14 }));
+    }
+}

@@ -1,0 +1,396 @@
+//! The training loop: seeded epochs, live progress, per-epoch history, best and last
+//! checkpoints written atomically, and resume from the last checkpoint.
+//!
+//! A run directory holds:
+//! - `config.json`: what was asked (preset, epochs, batch, lr, seed, split, backend);
+//! - `history.csv` and `history.json`: one row per finished epoch;
+//! - `checkpoints/last-model.bpk`, `checkpoints/last-optim.bpk`, `checkpoints/state.json`:
+//!   everything needed to continue after the last finished epoch;
+//! - `checkpoints/best-model.bpk`: the weights of the epoch with the lowest validation loss.
+//!
+//! Determinism: the model is initialised after seeding the device with the run's seed, and
+//! epoch `e` shuffles with a ChaCha8 stream seeded by `(seed, e)` and reseeds the device (for
+//! dropout) with `seed + e`, so a resumed run replays exactly what an uninterrupted one would.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::data::{Split, batch};
+use crate::model::{Net, Preset};
+
+/// What a training run is asked to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Architecture.
+    pub preset: Preset,
+    /// Epochs to train.
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Seed of initialisation, shuffling, dropout and the validation split.
+    pub seed: u64,
+    /// Validation images held out of the 60,000 training images.
+    pub val_size: usize,
+    /// Train on only the first N images of the training split (None: all).
+    pub train_limit: Option<usize>,
+    /// Backend.
+    pub backend: Backend,
+}
+
+impl TrainConfig {
+    /// The studies' defaults for a preset: Adam 1e-3, batch 128, seed 42, 6,000 validation.
+    pub fn for_preset(preset: Preset) -> Self {
+        Self {
+            preset,
+            epochs: preset.default_epochs(),
+            batch_size: 128,
+            lr: 1e-3,
+            seed: 42,
+            val_size: 6_000,
+            train_limit: None,
+            backend: Backend::Flex,
+        }
+    }
+}
+
+/// One finished epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches (weighted by batch size).
+    pub train_loss: f64,
+    /// Training accuracy over the epoch (with dropout active, as seen by the optimizer).
+    pub train_acc: f64,
+    /// Validation loss.
+    pub val_loss: f64,
+    /// Validation accuracy.
+    pub val_acc: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Wall seconds of the epoch (training + validation).
+    pub seconds: f64,
+}
+
+/// What is saved beside the last checkpoint to resume a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunState {
+    /// The run's configuration.
+    pub config: TrainConfig,
+    /// Finished epochs.
+    pub history: Vec<EpochRecord>,
+    /// Epoch (1-based) of the best validation loss so far.
+    pub best_epoch: usize,
+}
+
+impl RunState {
+    /// The best epoch's record, if any epoch finished.
+    pub fn best(&self) -> Option<&EpochRecord> {
+        self.history.iter().find(|r| r.epoch == self.best_epoch)
+    }
+
+    /// Total training seconds.
+    pub fn train_seconds(&self) -> f64 {
+        self.history.iter().map(|r| r.seconds).sum()
+    }
+}
+
+/// Paths inside a run directory.
+#[derive(Debug, Clone)]
+pub struct RunPaths {
+    /// The run directory.
+    pub dir: PathBuf,
+}
+
+impl RunPaths {
+    /// Paths of `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+    fn ckpt(&self) -> PathBuf {
+        self.dir.join("checkpoints")
+    }
+    /// Last model weights.
+    pub fn last_model(&self) -> PathBuf {
+        self.ckpt().join("last-model.bpk")
+    }
+    /// Last optimizer state.
+    pub fn last_optim(&self) -> PathBuf {
+        self.ckpt().join("last-optim.bpk")
+    }
+    /// Best model weights.
+    pub fn best_model(&self) -> PathBuf {
+        self.ckpt().join("best-model.bpk")
+    }
+    /// Resume state.
+    pub fn state(&self) -> PathBuf {
+        self.ckpt().join("state.json")
+    }
+    /// Configuration.
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+}
+
+/// Writes a file through a temporary name and a rename, so readers see old or new, never half.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = tmp_name(path);
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+fn tmp_name(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+fn save_model(model: &Net, path: &Path) -> Result<()> {
+    let tmp = tmp_name(path);
+    model
+        .clone()
+        .save_file(&tmp)
+        .map_err(|e| anyhow::anyhow!("saving {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+fn save_optim(optim: &ModuleOptimizer, path: &Path) -> Result<()> {
+    let tmp = tmp_name(path);
+    optim.save(&tmp).map_err(|e| anyhow::anyhow!("saving {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+/// Loads weights saved by a run into a freshly built model of `preset`.
+pub fn load_model(preset: Preset, path: &Path, device: &Device) -> Result<Net> {
+    let net = Net::new(&preset.layers(), device)?;
+    net.try_load_file(path)
+        .map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))
+}
+
+/// Reads a run's resume state.
+pub fn read_state(paths: &RunPaths) -> Result<RunState> {
+    let p = paths.state();
+    let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
+}
+
+/// Loss and accuracy of `model` (in evaluation mode) on a split, plus its logits
+/// (`len * 10`, row-major).
+pub struct Evaluation {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Accuracy.
+    pub accuracy: f64,
+    /// Logits, 10 per image.
+    pub logits: Vec<f32>,
+}
+
+/// Runs `model` over `split` in batches of `batch_size` on `device` (no autodiff).
+pub fn evaluate(model: &Net, split: &Split, batch_size: usize, device: &Device) -> Result<Evaluation> {
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let order: Vec<usize> = (0..split.len()).collect();
+    let mut loss_sum = 0.0;
+    let mut correct = 0usize;
+    let mut logits = Vec::with_capacity(split.len() * 10);
+    for idx in order.chunks(batch_size.max(1)) {
+        let b = batch(split, idx, device);
+        let out = model.forward(b.images);
+        let loss: f32 = loss_fn.forward(out.clone(), b.targets.clone()).into_scalar();
+        loss_sum += f64::from(loss) * idx.len() as f64;
+        let v: Vec<f32> = out
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
+        for (row, &i) in v.chunks(10).zip(idx) {
+            if crate::metrics::argmax(row) == split.labels[i] as usize {
+                correct += 1;
+            }
+        }
+        logits.extend(v);
+    }
+    let n = split.len().max(1) as f64;
+    Ok(Evaluation {
+        loss: loss_sum / n,
+        accuracy: correct as f64 / n,
+        logits,
+    })
+}
+
+fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(epoch as u64 + 1);
+    order.shuffle(&mut rng);
+    order
+}
+
+/// Options that affect how a run reports, not what it computes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrainOptions {
+    /// Continue from the last checkpoint if the run directory has one.
+    pub resume: bool,
+    /// Print nothing (tests).
+    pub quiet: bool,
+    /// Stop after this many epochs of this invocation (simulates an interruption in tests).
+    pub stop_after: Option<usize>,
+}
+
+/// burn's device seed is process-global (the flex backend keeps one RNG), and parameters are
+/// initialised lazily on first use. Two trainings in one process would interleave their draws,
+/// so each training holds this lock from seeding to its last step.
+static RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Trains per `config` into `run_dir`, on `train`, validating on `val` after every epoch.
+/// Returns the final resume state (history included).
+pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, opts: TrainOptions) -> Result<RunState> {
+    // A poisoned lock only means another training panicked; the RNG is reseeded below anyway.
+    let _rng = RNG_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let paths = RunPaths::new(run_dir);
+    std::fs::create_dir_all(paths.ckpt()).with_context(|| format!("creating {}", paths.ckpt().display()))?;
+    let base = config.backend.device()?;
+    let device = base.clone().autodiff();
+
+    let mut optim = AdamConfig::new().init();
+    let (mut model, mut state) = if opts.resume && paths.state().exists() {
+        let state = read_state(&paths)?;
+        if state.config != *config {
+            bail!(
+                "{} was started with another configuration ({:?}); resume it with the same settings or use a new run directory",
+                run_dir.display(),
+                state.config
+            );
+        }
+        let model = load_model(config.preset, &paths.last_model(), &device)?;
+        optim = optim
+            .load(paths.last_optim())
+            .map_err(|e| anyhow::anyhow!("loading {}: {e}", paths.last_optim().display()))?;
+        if !opts.quiet {
+            eprintln!("resuming {} after epoch {}", run_dir.display(), state.history.len());
+        }
+        (model, state)
+    } else {
+        if paths.state().exists() && !opts.resume {
+            bail!(
+                "{} already holds a run; pass --resume to continue it, or choose another --run-dir",
+                run_dir.display()
+            );
+        }
+        device.seed(config.seed);
+        let model = Net::new(&config.preset.layers(), &device)?;
+        let state = RunState {
+            config: config.clone(),
+            history: Vec::new(),
+            best_epoch: 0,
+        };
+        (model, state)
+    };
+    write_atomic(&paths.config(), serde_json::to_string_pretty(config)?.as_bytes())?;
+
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let n = train.len();
+    let steps = n.div_ceil(config.batch_size.max(1));
+    let mut ran = 0;
+    for epoch in state.history.len()..config.epochs {
+        if opts.stop_after.is_some_and(|s| ran >= s) {
+            break;
+        }
+        let started = Instant::now();
+        device.seed(config.seed.wrapping_add(epoch as u64 + 1));
+        let order = epoch_order(n, config.seed, epoch);
+        let bar = progress_bar(steps as u64, opts.quiet);
+        bar.set_prefix(format!("{} {}/{}", config.preset, epoch + 1, config.epochs));
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        let mut seen = 0usize;
+        for idx in order.chunks(config.batch_size.max(1)) {
+            let b = batch(train, idx, &device);
+            let logits = model.forward(b.images);
+            let loss = loss_fn.forward(logits.clone(), b.targets.clone());
+            let pred = logits.argmax(1).squeeze_dim::<1>(1);
+            let hits: i64 = pred.equal(b.targets).int().sum().into_scalar();
+            let loss_value: f32 = loss.clone().into_scalar();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(config.lr, model, grads);
+            loss_sum += f64::from(loss_value) * idx.len() as f64;
+            correct += hits as usize;
+            seen += idx.len();
+            bar.inc(1);
+            bar.set_message(format!("loss {:.4} acc {:.4}", loss_sum / seen as f64, correct as f64 / seen as f64));
+        }
+        let eval = evaluate(&model.valid(), val, 512, &base)?;
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_acc: correct as f64 / seen.max(1) as f64,
+            val_loss: eval.loss,
+            val_acc: eval.accuracy,
+            lr: config.lr,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        bar.finish_and_clear();
+        if !opts.quiet {
+            eprintln!(
+                "{} epoch {:>2}/{}: train loss {:.4} acc {:.4} | val loss {:.4} acc {:.4} | {:.1}s",
+                config.preset,
+                record.epoch,
+                config.epochs,
+                record.train_loss,
+                record.train_acc,
+                record.val_loss,
+                record.val_acc,
+                record.seconds
+            );
+        }
+        let improved = state.best().is_none_or(|b| record.val_loss < b.val_loss);
+        state.history.push(record);
+        if improved {
+            state.best_epoch = epoch + 1;
+            save_model(&model, &paths.best_model())?;
+        }
+        // The last checkpoint, then the state that points at it: a crash between the two
+        // leaves the previous state, which resumes one epoch earlier, never a mismatch.
+        save_model(&model, &paths.last_model())?;
+        save_optim(&optim, &paths.last_optim())?;
+        write_atomic(&paths.state(), serde_json::to_string_pretty(&state)?.as_bytes())?;
+        write_history(&paths, &state.history)?;
+        ran += 1;
+    }
+    Ok(state)
+}
+
+fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{prefix:>18} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Writes `history.csv` and `history.json`.
+pub fn write_history(paths: &RunPaths, history: &[EpochRecord]) -> Result<()> {
+    let mut csv = String::from("epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n");
+    for r in history {
+        csv.push_str(&format!(
+            "{},{:.6},{:.6},{:.6},{:.6},{},{:.3}\n",
+            r.epoch, r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.lr, r.seconds
+        ));
+    }
+    write_atomic(&paths.dir.join("history.csv"), csv.as_bytes())?;
+    write_atomic(&paths.dir.join("history.json"), serde_json::to_string_pretty(history)?.as_bytes())
+}

@@ -1,0 +1,143 @@
+//! End-to-end training tests on the real dataset (FASHION_MNIST_DIR or ../shared).
+
+use host_trainer::data::FashionMnist;
+use host_trainer::evaluation::Checkpoint;
+use host_trainer::job;
+use host_trainer::model::Preset;
+use host_trainer::training::{self, TrainConfig, TrainOptions};
+
+fn data() -> FashionMnist {
+    FashionMnist::load(None).expect("tests need the dataset: set FASHION_MNIST_DIR=../shared/data/fashion-mnist")
+}
+
+fn small(preset: Preset, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        train_limit: Some(2_000),
+        val_size: 1_000,
+        ..TrainConfig::for_preset(preset)
+    }
+}
+
+const QUIET: TrainOptions = TrainOptions { resume: false, quiet: true, stop_after: None };
+
+#[test]
+fn short_real_training_beats_70_percent() {
+    let data = data();
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig { batch_size: 16, ..small(Preset::Mlp128x64, 1) };
+    let out = job::train_and_report(&data, &config, dir.path(), QUIET, Checkpoint::Last).unwrap();
+    let val = out.state.history[0].val_acc;
+    assert!(val > 0.70, "validation accuracy {val}");
+    assert!(out.test.accuracy > 0.70, "test accuracy {}", out.test.accuracy);
+    for f in [
+        "report.md",
+        "report.json",
+        "history.csv",
+        "history.json",
+        "config.json",
+        "checkpoints/best-model.bpk",
+        "checkpoints/last-model.bpk",
+        "checkpoints/last-optim.bpk",
+        "checkpoints/state.json",
+        "plots/training_curves.png",
+        "plots/confusion_matrix.png",
+        "plots/test_samples.png",
+        "plots/class_distribution.png",
+        "plots/mean_pixels.png",
+    ] {
+        let p = dir.path().join(f);
+        assert!(p.is_file() && std::fs::metadata(&p).unwrap().len() > 0, "{f} missing");
+    }
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    for needle in ["Classification report", "macro avg", "weighted avg", "Shirt -> T-shirt/top", "Confusion matrix"] {
+        assert!(md.contains(needle), "report.md lacks {needle}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["test"]["params"], 109_386);
+    assert_eq!(json["config"]["seed"], 42);
+    let conf_total: u64 = json["test"]["confusion"]["matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()))
+        .sum();
+    assert_eq!(conf_total, 10_000);
+}
+
+#[test]
+fn interrupted_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
+    let data = data();
+    let config = small(Preset::Mlp128x64, 3);
+    let (train, val) = job::splits(&data, &config).unwrap();
+
+    let whole = tempfile::tempdir().unwrap();
+    let a = training::train(&config, &train, &val, whole.path(), QUIET).unwrap();
+
+    let parts = tempfile::tempdir().unwrap();
+    let stop1 = TrainOptions { stop_after: Some(1), ..QUIET };
+    let first = training::train(&config, &train, &val, parts.path(), stop1).unwrap();
+    assert_eq!(first.history.len(), 1);
+    // Without --resume an existing run is never overwritten.
+    let e = training::train(&config, &train, &val, parts.path(), QUIET).unwrap_err();
+    assert!(e.to_string().contains("pass --resume"), "{e}");
+    // Resuming with other settings is refused.
+    let other = TrainConfig { lr: 0.5, ..config.clone() };
+    let e = training::train(&other, &train, &val, parts.path(), TrainOptions { resume: true, ..QUIET }).unwrap_err();
+    assert!(e.to_string().contains("another configuration"), "{e}");
+
+    let b = training::train(&config, &train, &val, parts.path(), TrainOptions { resume: true, ..QUIET }).unwrap();
+    assert_eq!(b.history.len(), 3);
+    for (x, y) in a.history.iter().zip(&b.history) {
+        assert_eq!((x.train_loss, x.val_loss, x.val_acc), (y.train_loss, y.val_loss, y.val_acc), "epoch {}", x.epoch);
+    }
+    assert_eq!(a.best_epoch, b.best_epoch);
+}
+
+#[test]
+fn same_seed_same_metrics_other_seed_other_metrics() {
+    let data = data();
+    let config = TrainConfig { train_limit: Some(500), ..small(Preset::CnnBaseline, 1) };
+    let (train, val) = job::splits(&data, &config).unwrap();
+    let run = |c: &TrainConfig| {
+        let dir = tempfile::tempdir().unwrap();
+        training::train(c, &train, &val, dir.path(), QUIET).unwrap().history[0].clone()
+    };
+    let a = run(&config);
+    let b = run(&config);
+    assert_eq!((a.train_loss, a.val_loss, a.val_acc), (b.train_loss, b.val_loss, b.val_acc));
+    let c = run(&TrainConfig { seed: 7, ..config.clone() });
+    assert_ne!(a.val_loss, c.val_loss);
+}
+
+#[test]
+fn cli_trains_evaluates_and_summarises() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let bin = env!("CARGO_BIN_EXE_host-trainer");
+    let status = std::process::Command::new(bin)
+        .args(["--runs-dir", runs.to_str().unwrap(), "train", "--preset", "mlp-128-64", "--epochs", "1", "--train-limit", "1000"])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(stdout.contains("mlp-128-64: test accuracy"), "{stdout}");
+    assert!(runs.join("mlp-128-64/report.md").is_file());
+
+    let out = std::process::Command::new(bin)
+        .args(["--runs-dir", runs.to_str().unwrap(), "report"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let summary = std::fs::read_to_string(runs.join("summary.md")).unwrap();
+    assert!(summary.contains("| mlp-128-64 | mlp-128-64 | 109386 | 1 |"), "{summary}");
+
+    // A data dir without the files is a clear error, not a panic.
+    let out = std::process::Command::new(bin)
+        .args(["--data-dir", dir.path().to_str().unwrap(), "data"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--data-dir points at") && err.contains("train-images-idx3-ubyte"), "{err}");
+}
