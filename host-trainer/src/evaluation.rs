@@ -14,10 +14,10 @@ use crate::training::{self, RunPaths, RunState};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Checkpoint {
-    /// The weights after the last finished epoch (what the studies evaluate).
-    #[default]
+    /// The weights after the last finished epoch.
     Last,
-    /// The weights of the epoch with the lowest validation loss.
+    /// The weights of the epoch with the lowest validation loss (restore-best, the default).
+    #[default]
     Best,
 }
 

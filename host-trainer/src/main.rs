@@ -45,7 +45,7 @@ enum Command {
         #[arg(long)]
         run_dir: PathBuf,
         /// Which checkpoint to evaluate.
-        #[arg(long, value_enum, default_value_t = Checkpoint::Last)]
+        #[arg(long, value_enum, default_value_t = Checkpoint::Best)]
         checkpoint: Checkpoint,
     },
     /// Summarise every reported run under --runs-dir into summary.md / summary.json.
@@ -84,7 +84,7 @@ struct TrainArgs {
     #[arg(long)]
     resume: bool,
     /// Which checkpoint to evaluate at the end.
-    #[arg(long, value_enum, default_value_t = Checkpoint::Last)]
+    #[arg(long, value_enum, default_value_t = Checkpoint::Best)]
     checkpoint: Checkpoint,
 }
 
@@ -140,7 +140,7 @@ fn default_job(cli: &Cli) -> Result<()> {
         let config = TrainConfig { backend: cli.device, ..TrainConfig::for_preset(preset) };
         let dir = cli.runs_dir.join(preset.name());
         let opts = TrainOptions { resume: true, ..Default::default() };
-        let out = job::train_and_report(&data, &config, &dir, opts, Checkpoint::Last)?;
+        let out = job::train_and_report(&data, &config, &dir, opts, Checkpoint::Best)?;
         print_outcome(&out);
     }
     println!("\n{}", job::summarize(&cli.runs_dir)?);

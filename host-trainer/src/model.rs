@@ -9,7 +9,8 @@ use std::fmt;
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::module::Param;
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
 /// Convolution padding.
@@ -304,6 +305,14 @@ impl Net {
     }
 }
 
+/// Weights start Glorot-uniform and biases at zero, as in the Keras studies we reproduce
+/// (burn's default is Kaiming-uniform for both).
+const GLOROT: Initializer = Initializer::XavierUniform { gain: 1.0 };
+
+fn zeros(n: usize, device: &Device) -> Param<Tensor<1>> {
+    Param::from_tensor(Tensor::zeros([n], device))
+}
+
 fn build(spec: &LayerSpec, input: Shape3, device: &Device) -> Layer {
     let channels = match input {
         Shape3::Image { c, .. } => c,
@@ -315,12 +324,13 @@ fn build(spec: &LayerSpec, input: Shape3, device: &Device) -> Layer {
                 Padding::Valid => PaddingConfig2d::Valid,
                 Padding::Same => PaddingConfig2d::Explicit(same_pad(kernel), same_pad(kernel), same_pad(kernel), same_pad(kernel)),
             };
-            Layer::Conv(
-                Conv2dConfig::new([channels, out], [kernel, kernel])
-                    .with_stride([stride, stride])
-                    .with_padding(pad)
-                    .init(device),
-            )
+            let mut conv = Conv2dConfig::new([channels, out], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(pad)
+                .with_initializer(GLOROT)
+                .init(device);
+            conv.bias = Some(zeros(out, device));
+            Layer::Conv(conv)
         }
         LayerSpec::MaxPool { size } => {
             Layer::MaxPool(MaxPool2dConfig::new([size, size]).with_strides([size, size]).init())
@@ -329,7 +339,11 @@ fn build(spec: &LayerSpec, input: Shape3, device: &Device) -> Layer {
         LayerSpec::Relu => Layer::Relu(Relu::new()),
         LayerSpec::Dropout { prob } => Layer::Dropout(DropoutConfig::new(prob).init()),
         LayerSpec::Flatten => Layer::Flatten(Flatten),
-        LayerSpec::Dense { out } => Layer::Dense(LinearConfig::new(channels, out).init(device)),
+        LayerSpec::Dense { out } => {
+            let mut dense = LinearConfig::new(channels, out).with_initializer(GLOROT).init(device);
+            dense.bias = Some(zeros(out, device));
+            Layer::Dense(dense)
+        }
     }
 }
 

@@ -1,0 +1,124 @@
+//! The kernels, one file each. Every kernel has a plain scalar `reference` and (where it pays)
+//! a `fast` version; the fast ones are proptested against the references and must agree bit
+//! for bit. Activations are int8 stored as bytes (`b as i8`), HWC layout.
+
+pub mod concat;
+pub mod conv2d;
+pub mod dense;
+pub mod maxpool;
+
+use crate::model::Shape;
+use crate::requant::Requant;
+
+/// The read-only data of a weighted layer, straight from the blob.
+#[derive(Debug, Clone, Copy)]
+pub struct Sections<'a> {
+    /// int8 weights.
+    pub weights: &'a [u8],
+    /// int32 biases, little-endian, one per output channel.
+    pub bias: &'a [u8],
+    /// `(m, n)` pairs, little-endian i32 each, one per output channel.
+    pub requant: &'a [u8],
+}
+
+impl Sections<'_> {
+    /// Bias of channel `c`.
+    #[inline(always)]
+    pub fn bias(&self, c: usize) -> i32 {
+        let b = &self.bias[4 * c..4 * c + 4];
+        i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+    /// Requantization of channel `c`.
+    #[inline(always)]
+    pub fn requant(&self, c: usize) -> Requant {
+        let b = &self.requant[8 * c..8 * c + 8];
+        Requant {
+            m: i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            n: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
+}
+
+/// Convolution parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvParams<'a> {
+    /// Input activations, `in_shape`, HWC.
+    pub input: &'a [u8],
+    /// Input shape.
+    pub in_shape: Shape,
+    /// Input zero point.
+    pub in_zp: i8,
+    /// Weights (OHWI), biases, requantization.
+    pub sections: Sections<'a>,
+    /// Kernel side.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Padding top, left, bottom, right.
+    pub pad: [usize; 4],
+    /// Fused max-pool window (1 = none).
+    pub pool: usize,
+    /// Output shape (after the fused pool).
+    pub out_shape: Shape,
+    /// Output zero point.
+    pub out_zp: i8,
+    /// Fused ReLU.
+    pub relu: bool,
+}
+
+/// Dense parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct DenseParams<'a> {
+    /// Input activations (any shape, read flat).
+    pub input: &'a [u8],
+    /// Input zero point.
+    pub in_zp: i8,
+    /// Weights (`[out][in]`), biases, requantization.
+    pub sections: Sections<'a>,
+    /// Output zero point.
+    pub out_zp: i8,
+    /// Fused ReLU.
+    pub relu: bool,
+}
+
+/// Max-pool parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolParams<'a> {
+    /// Input activations.
+    pub input: &'a [u8],
+    /// Input shape.
+    pub in_shape: Shape,
+    /// Window side (= stride).
+    pub size: usize,
+    /// Output shape.
+    pub out_shape: Shape,
+}
+
+/// Concat parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct ConcatParams<'a> {
+    /// First input (flat).
+    pub a: &'a [u8],
+    /// Its zero point.
+    pub a_zp: i8,
+    /// Its requantization to the output scale.
+    pub a_requant: Requant,
+    /// Second input (flat).
+    pub b: &'a [u8],
+    /// Its zero point.
+    pub b_zp: i8,
+    /// Its requantization to the output scale.
+    pub b_requant: Requant,
+    /// Output zero point.
+    pub out_zp: i8,
+}
+
+/// `Σ (x − zp) · w` over two equally long byte slices holding int8 values, written so that
+/// LLVM vectorizes it (i32 lanes; no bounds checks in the loop).
+#[inline(always)]
+pub(crate) fn dot_centered(x: &[u8], w: &[u8], zp: i32) -> i32 {
+    x.iter()
+        .zip(w)
+        .map(|(&x, &w)| (x as i8 as i32 - zp) * (w as i8 as i32))
+        .sum()
+}

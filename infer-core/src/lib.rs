@@ -1,0 +1,62 @@
+//! # infer-core
+//!
+//! `no_std`, allocation-free, integer-only inference for small int8 MLPs and CNNs, from a
+//! compact, versioned, CRC-checked model blob.
+//!
+//! ```ignore
+//! static BLOB: &[u8] = include_bytes!("cnn-baseline.ic8");
+//! let model = infer_core::Model::parse(BLOB)?;          // validates everything once
+//! let mut arena = [0u8; 32 * 1024];                     // >= model.arena_len()
+//! let out = model.run(&pixels, &mut arena)?;            // 784 raw pixels, 0..=255
+//! let class = out.argmax();
+//! ```
+//!
+//! - The arithmetic is specified in `docs/QUANTIZATION.md`: per-channel int8 weights, int32
+//!   biases, int8 activations with zero points, a 31-bit fixed-point requantization with one
+//!   round-half-to-even step. No float runs in any kernel, so results are bit-identical on
+//!   every target.
+//! - The blob format is specified in `docs/FORMAT.md`. [`Model::parse`] checks every field,
+//!   offset, length, shape, requantization range and accumulator bound, and returns a typed
+//!   [`Error`]; no blob can make the interpreter panic or overflow.
+//! - Memory: the caller supplies the arena (`&mut [u8]` of [`Model::arena_len`] bytes). Besides
+//!   it, [`Model`] holds fixed-capacity tables (about 2 KiB) and the kernels use a few dozen
+//!   bytes of stack.
+//! - One file per kernel under [`kernels`]; each has a scalar `reference` and a `fast` version
+//!   proptested against it.
+
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(any(test, feature = "builder"))]
+extern crate alloc;
+
+mod blob;
+#[cfg(any(test, feature = "builder"))]
+pub mod builder;
+pub mod crc32;
+mod error;
+pub mod kernels;
+mod model;
+mod output;
+mod plan;
+pub mod requant;
+
+pub use blob::{MAGIC, VERSION};
+pub use error::{Error, OpProblem};
+pub use model::{Kernels, Model, Op, OpKind, Shape, TensorInfo};
+pub use output::Output;
+
+/// Most tensors a blob may declare.
+pub const MAX_TENSORS: usize = 32;
+/// Most ops a blob may declare.
+pub const MAX_OPS: usize = 32;
+/// Most output values (classes).
+pub const MAX_OUTPUTS: usize = 64;
+/// Most elements of one tensor.
+pub const MAX_NUMEL: usize = 1 << 20;
+/// Largest magnitude of one product `(x − zp) · w`: `255 · 128`.
+pub const PRODUCT_BOUND: i64 = 255 * 128;
+
+#[cfg(test)]
+mod tests;

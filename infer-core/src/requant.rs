@@ -1,0 +1,168 @@
+//! Requantization: int32 accumulator → int8 with a fixed-point multiplier, one rounding step
+//! (ties to even), zero point and saturation. See docs/QUANTIZATION.md.
+
+/// A per-channel requantization: real multiplier `m · 2^-n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requant {
+    /// Normalized mantissa, `2^30 <= m < 2^31`.
+    pub m: i32,
+    /// Right shift, `1 <= n <= 62`.
+    pub n: u32,
+}
+
+/// Smallest valid mantissa.
+pub const M_MIN: i32 = 1 << 30;
+/// Smallest valid shift.
+pub const N_MIN: u32 = 1;
+/// Largest valid shift.
+pub const N_MAX: u32 = 62;
+
+impl Requant {
+    /// Checks the documented ranges.
+    pub const fn is_valid(self) -> bool {
+        self.m >= M_MIN && self.n >= N_MIN && self.n <= N_MAX
+    }
+
+    /// `round_half_even(acc · m / 2^n)`, saturated to the i32 range.
+    ///
+    /// `|acc · m| < 2^62`, so the product is exact in i64.
+    #[inline(always)]
+    pub fn scale(self, acc: i32) -> i32 {
+        let v = acc as i64 * self.m as i64;
+        let q = v >> self.n;
+        let r = v - (q << self.n);
+        let half = 1i64 << (self.n - 1);
+        let q = if r > half || (r == half && (q & 1) == 1) { q + 1 } else { q };
+        q.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+    }
+
+    /// Requantizes to int8: `clamp(zp + scale(acc), lo, 127)`.
+    #[inline(always)]
+    pub fn apply(self, acc: i32, zp: i8, lo: i8) -> i8 {
+        let y = self.scale(acc).saturating_add(zp as i32);
+        y.clamp(lo as i32, 127) as i8
+    }
+}
+
+/// The lower clamp of a layer: its zero point when a ReLU is fused, else -128.
+#[inline(always)]
+pub const fn lower_clamp(zp: i8, relu: bool) -> i8 {
+    if relu { zp } else { i8::MIN }
+}
+
+/// Host-side derivation of `(m, n)` from a positive real multiplier (f64).
+/// Returns `None` if the multiplier cannot be represented (`<= 2^-62`-ish, > 2^30, not finite).
+#[cfg(any(test, feature = "builder"))]
+pub fn from_real(real: f64) -> Option<Requant> {
+    if !(real.is_finite() && real > 0.0) {
+        return None;
+    }
+    // real = f · 2^e with f in [0.5, 1): m = round(f · 2^31), n = 31 - e.
+    let mut e = real.log2().floor() as i32 + 1;
+    let mut f = real / 2f64.powi(e);
+    // Correct for log2 rounding so that f is in [0.5, 1).
+    while f >= 1.0 {
+        f /= 2.0;
+        e += 1;
+    }
+    while f < 0.5 {
+        f *= 2.0;
+        e -= 1;
+    }
+    let mut m = round_half_even_f64(f * 2f64.powi(31));
+    let mut n = 31 - e;
+    if m >= 2f64.powi(31) {
+        m /= 2.0;
+        n -= 1;
+    }
+    if !(N_MIN as i32..=N_MAX as i32).contains(&n) {
+        return None;
+    }
+    Some(Requant { m: m as i32, n: n as u32 })
+}
+
+/// Rounds half to even in f64.
+#[cfg(any(test, feature = "builder"))]
+pub fn round_half_even_f64(x: f64) -> f64 {
+    let r = x.round();
+    if (x - x.trunc()).abs() == 0.5 { 2.0 * (x / 2.0).round() } else { r }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Exact reference: round_half_even(acc * m / 2^n) with i128 and explicit cases.
+    fn reference(acc: i32, rq: Requant) -> i64 {
+        let v = acc as i128 * rq.m as i128;
+        let d = 1i128 << rq.n;
+        let q = v.div_euclid(d);
+        let r = v.rem_euclid(d);
+        let q = if 2 * r > d || (2 * r == d && q % 2 != 0) { q + 1 } else { q };
+        q as i64
+    }
+
+    #[test]
+    fn hand_computed_ties_and_signs() {
+        // m = 2^30, n = 31: multiply by 1/2.
+        let half = Requant { m: 1 << 30, n: 31 };
+        assert_eq!(half.scale(1), 0); // 0.5 -> 0 (even)
+        assert_eq!(half.scale(3), 2); // 1.5 -> 2 (even)
+        assert_eq!(half.scale(5), 2); // 2.5 -> 2
+        assert_eq!(half.scale(-1), 0); // -0.5 -> 0
+        assert_eq!(half.scale(-3), -2); // -1.5 -> -2
+        assert_eq!(half.scale(-5), -2); // -2.5 -> -2
+        assert_eq!(half.scale(7), 4); // 3.5 -> 4
+        // m = 3·2^29, n = 31: multiply by 0.75. 10·0.75 = 7.5 -> 8; 6·0.75 = 4.5 -> 4.
+        let q = Requant { m: 3 << 29, n: 31 };
+        assert_eq!(q.scale(10), 8);
+        assert_eq!(q.scale(6), 4);
+        assert_eq!(q.scale(5), 4); // 3.75
+        // Zero point and clamps.
+        assert_eq!(half.apply(300, 10, -128), 127);
+        assert_eq!(half.apply(-300, 10, -128), -128);
+        assert_eq!(half.apply(-10, -128, lower_clamp(-128, true)), -128);
+        assert_eq!(half.apply(20, -100, lower_clamp(-100, true)), -90);
+        assert_eq!(half.apply(-20, -100, lower_clamp(-100, true)), -100);
+    }
+
+    #[test]
+    fn from_real_hand_computed() {
+        assert_eq!(from_real(0.5), Some(Requant { m: 1 << 30, n: 31 }));
+        assert_eq!(from_real(0.75), Some(Requant { m: 3 << 29, n: 31 }));
+        assert_eq!(from_real(1.0), Some(Requant { m: 1 << 30, n: 30 }));
+        assert_eq!(from_real(2f64.powi(-20)), Some(Requant { m: 1 << 30, n: 50 }));
+        // Just below 1: the mantissa rounds up to 2^31 and is renormalized.
+        assert_eq!(from_real(1.0 - 1e-12), Some(Requant { m: 1 << 30, n: 30 }));
+        assert_eq!(from_real(0.0), None);
+        assert_eq!(from_real(f64::NAN), None);
+        assert_eq!(from_real(2f64.powi(-70)), None);
+    }
+
+    proptest! {
+        #[test]
+        fn scale_matches_exact_reference(acc in any::<i32>(), m in M_MIN..=i32::MAX, n in N_MIN..=N_MAX) {
+            let rq = Requant { m, n };
+            let want = reference(acc, rq).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+            prop_assert_eq!(rq.scale(acc), want);
+        }
+
+        #[test]
+        fn extremes_near_limits(acc in prop_oneof![Just(i32::MIN), Just(i32::MAX), Just(i32::MIN + 1), Just(-1), Just(0), Just(1)],
+                                 m in prop_oneof![Just(M_MIN), Just(i32::MAX), M_MIN..=i32::MAX],
+                                 n in prop_oneof![Just(N_MIN), Just(N_MAX), Just(31u32), N_MIN..=N_MAX]) {
+            let rq = Requant { m, n };
+            let want = reference(acc, rq).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+            prop_assert_eq!(rq.scale(acc), want);
+        }
+
+        #[test]
+        fn from_real_is_within_half_ulp(real in 1e-15f64..1e6) {
+            let rq = from_real(real).unwrap();
+            prop_assert!(rq.is_valid());
+            let back = rq.m as f64 / 2f64.powi(rq.n as i32);
+            prop_assert!(((back - real) / real).abs() <= 2f64.powi(-31));
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Fast kernels against their scalar references on random shapes, scales, zero points and
+//! extremes; random whole models; the arena plan.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::kernels::{self, ConvParams, DenseParams, PoolParams, Sections};
+use crate::requant::{M_MIN, N_MAX, N_MIN};
+use crate::{Kernels, Model, PRODUCT_BOUND};
+
+fn requant() -> impl Strategy<Value = Requant> {
+    prop_oneof![
+        (M_MIN..=i32::MAX, N_MIN..=N_MAX).prop_map(|(m, n)| Requant { m, n }),
+        // Multipliers near 1 and tiny ones, and the extreme shifts.
+        Just(Requant { m: i32::MAX, n: 31 }),
+        Just(Requant { m: M_MIN, n: 30 }),
+        Just(Requant { m: M_MIN, n: N_MAX }),
+        Just(Requant { m: i32::MAX, n: N_MIN }),
+        (M_MIN..=i32::MAX, 35u32..=50).prop_map(|(m, n)| Requant { m, n }),
+    ]
+}
+
+/// Biases as large as the accumulator bound allows for `fan_in`, or small ones.
+fn biases(n: usize, fan_in: usize) -> impl Strategy<Value = alloc::vec::Vec<i32>> {
+    let max = (i32::MAX as i64 - fan_in as i64 * PRODUCT_BOUND).max(0) as i32;
+    proptest::collection::vec(prop_oneof![-1000i32..1000, Just(max), Just(-max), -max..=max], n)
+}
+
+fn le(b: &[i32]) -> alloc::vec::Vec<u8> {
+    b.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn le_rq(r: &[Requant]) -> alloc::vec::Vec<u8> {
+    r.iter().flat_map(|q| q.m.to_le_bytes().into_iter().chain(q.n.to_le_bytes())).collect()
+}
+
+#[derive(Debug, Clone)]
+struct ConvCase {
+    h: usize,
+    w: usize,
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: [usize; 4],
+    pool: usize,
+    in_zp: i8,
+    out_zp: i8,
+    relu: bool,
+    input: alloc::vec::Vec<u8>,
+    weights: alloc::vec::Vec<u8>,
+    bias: alloc::vec::Vec<i32>,
+    requant: alloc::vec::Vec<Requant>,
+}
+
+fn conv_case(max_cin: usize) -> impl Strategy<Value = ConvCase> {
+    (1usize..=5, 1usize..=2, 1usize..=max_cin, 1usize..=5, 1usize..=3)
+        .prop_flat_map(|(k, stride, cin, cout, pool)| {
+            let pads = proptest::array::uniform4(0..k);
+            (Just((k, stride, cin, cout, pool)), pads, 1usize..=9, 1usize..=9)
+        })
+        .prop_filter("output must exist", |((k, s, _, _, pool), pad, h, w)| {
+            let oh = (h + pad[0] + pad[2]).checked_sub(*k).map(|d| d / s + 1).unwrap_or(0);
+            let ow = (w + pad[1] + pad[3]).checked_sub(*k).map(|d| d / s + 1).unwrap_or(0);
+            oh / pool >= 1 && ow / pool >= 1
+        })
+        .prop_flat_map(|((k, stride, cin, cout, pool), pad, h, w)| {
+            let fan_in = k * k * cin;
+            (
+                Just((k, stride, cin, cout, pool, pad, h, w)),
+                any::<i8>(),
+                any::<i8>(),
+                any::<bool>(),
+                proptest::collection::vec(any::<u8>(), h * w * cin),
+                proptest::collection::vec(any::<u8>(), cout * fan_in),
+                biases(cout, fan_in),
+                proptest::collection::vec(requant(), cout),
+            )
+        })
+        .prop_map(|((k, stride, cin, cout, pool, pad, h, w), in_zp, out_zp, relu, input, weights, bias, requant)| ConvCase {
+            h,
+            w,
+            cin,
+            cout,
+            k,
+            stride,
+            pad,
+            pool,
+            in_zp,
+            out_zp,
+            relu,
+            input,
+            weights,
+            bias,
+            requant,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn conv2d_fast_equals_reference(c in conv_case(4)) {
+        let oh = ((c.h + c.pad[0] + c.pad[2] - c.k) / c.stride + 1) / c.pool;
+        let ow = ((c.w + c.pad[1] + c.pad[3] - c.k) / c.stride + 1) / c.pool;
+        let (bias, rq) = (le(&c.bias), le_rq(&c.requant));
+        let p = ConvParams {
+            input: &c.input,
+            in_shape: img(c.h, c.w, c.cin),
+            in_zp: c.in_zp,
+            sections: Sections { weights: &c.weights, bias: &bias, requant: &rq },
+            kernel: c.k,
+            stride: c.stride,
+            pad: c.pad,
+            pool: c.pool,
+            out_shape: img(oh, ow, c.cout),
+            out_zp: c.out_zp,
+            relu: c.relu,
+        };
+        let n = oh * ow * c.cout;
+        let (mut a, mut b) = (alloc::vec![0u8; n], alloc::vec![0u8; n]);
+        kernels::conv2d::reference(&p, &mut a);
+        kernels::conv2d::fast(&p, &mut b);
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn dense_fast_equals_reference(
+        (n, input, weights, bias, rq, in_zp, out_zp, relu) in (1usize..300, 1usize..12).prop_flat_map(|(n, out)| (
+            Just(n),
+            proptest::collection::vec(any::<u8>(), n),
+            proptest::collection::vec(any::<u8>(), n * out),
+            biases(out, n),
+            proptest::collection::vec(requant(), out),
+            any::<i8>(),
+            any::<i8>(),
+            any::<bool>(),
+        ))
+    ) {
+        let (b, r) = (le(&bias), le_rq(&rq));
+        let p = DenseParams { input: &input, in_zp, sections: Sections { weights: &weights, bias: &b, requant: &r }, out_zp, relu };
+        let out = bias.len();
+        let (mut x, mut y) = (alloc::vec![0u8; out], alloc::vec![0u8; out]);
+        kernels::dense::reference(&p, &mut x);
+        kernels::dense::fast(&p, &mut y);
+        prop_assert_eq!(x, y);
+        let _ = n;
+    }
+
+    #[test]
+    fn max_pool_fast_equals_reference(
+        (h, w, c, k, input) in (1usize..10, 1usize..10, 1usize..6, 2usize..4)
+            .prop_filter("window fits", |(h, w, _, k)| h >= k && w >= k)
+            .prop_flat_map(|(h, w, c, k)| (Just(h), Just(w), Just(c), Just(k), proptest::collection::vec(any::<u8>(), h * w * c)))
+    ) {
+        let p = PoolParams { input: &input, in_shape: img(h, w, c), size: k, out_shape: img(h / k, w / k, c) };
+        let n = (h / k) * (w / k) * c;
+        let (mut a, mut b) = (alloc::vec![0u8; n], alloc::vec![0u8; n]);
+        kernels::maxpool::reference(&p, &mut a);
+        kernels::maxpool::fast(&p, &mut b);
+        prop_assert_eq!(a, b);
+    }
+
+    /// Random models (conv, optional pool, dense) run identically on both paths, and the
+    /// planned arena never lets an op's output overlap a live tensor.
+    #[test]
+    fn random_models_agree_and_plan_is_sound(c in conv_case(1), dense_out in 1usize..8, seed in any::<u64>()) {
+        let oh = ((c.h + c.pad[0] + c.pad[2] - c.k) / c.stride + 1) / c.pool;
+        let ow = ((c.w + c.pad[1] + c.pad[3] - c.k) / c.stride + 1) / c.pool;
+        let mut b = BlobBuilder::new();
+        let x = b.tensor(img(c.h, c.w, 1), -128, 1.0 / 255.0);
+        let h = b.tensor(img(oh, ow, c.cout), c.out_zp, 0.1);
+        let y = b.tensor(flat(dense_out), 3, 0.2);
+        let wi: alloc::vec::Vec<i8> = c.weights.iter().map(|&v| v as i8).collect();
+        b.conv2d(x, h, c.k as u8, c.stride as u8, c.pad.map(|p| p as u8), if c.pool == 1 { 0 } else { c.pool as u8 }, c.relu, &wi, &c.bias, &c.requant);
+        let n = oh * ow * c.cout;
+        let wd: alloc::vec::Vec<i8> = (0..n * dense_out).map(|i| ((i as u64).wrapping_mul(seed | 1) >> 7) as i8).collect();
+        b.dense(h, y, false, &wd, &alloc::vec![1; dense_out], &alloc::vec![HALF; dense_out]);
+        let blob = b.finish(x, y);
+        let m = Model::parse(&blob).unwrap();
+        // Plan: the conv output never overlaps the input.
+        let t = m.tensors();
+        let (ri, rh) = (t[0].offset..t[0].offset + t[0].shape.numel(), t[1].offset..t[1].offset + t[1].shape.numel());
+        prop_assert!(ri.end <= rh.start || rh.end <= ri.start);
+        let mut arena = alloc::vec![0u8; m.arena_len()];
+        let out_a = m.run_with(Kernels::Reference, &c.input, &mut arena).unwrap();
+        let out_b = m.run_with(Kernels::Fast, &c.input, &mut arena).unwrap();
+        prop_assert_eq!(out_a, out_b);
+    }
+}
