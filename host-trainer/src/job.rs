@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use crate::data::{FashionMnist, Split, train_val_split};
 use crate::evaluation::{Checkpoint, TestResult, evaluate_run};
 use crate::plots;
+use crate::quantize::{self, QuantReport, QuantizeOptions};
 use crate::report::{self, RunReport, SummaryRow};
 use crate::training::{self, RunPaths, RunState, TrainConfig, TrainOptions};
 
@@ -129,4 +130,10 @@ pub fn summarize(runs: &Path) -> Result<String> {
     training::write_atomic(&runs.join("summary.md"), md.as_bytes())?;
     training::write_atomic(&runs.join("summary.json"), serde_json::to_string_pretty(&rows)?.as_bytes())?;
     Ok(md)
+}
+
+/// Quantizes an evaluated run into `out` (blob, per-layer report) and returns the report.
+pub fn quantize(data: &FashionMnist, run: &RunOutcome, opts: &QuantizeOptions, out: &Path) -> Result<QuantReport> {
+    let opts = QuantizeOptions { checkpoint: run.test.checkpoint, ..opts.clone() };
+    quantize::quantize_run(data, &run.dir, &run.state, &run.test, &opts, out)
 }

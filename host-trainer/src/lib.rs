@@ -10,5 +10,6 @@ pub mod job;
 pub mod metrics;
 pub mod model;
 pub mod plots;
+pub mod quantize;
 pub mod report;
 pub mod training;

@@ -11,6 +11,8 @@ use host_trainer::data::FashionMnist;
 use host_trainer::evaluation::Checkpoint;
 use host_trainer::job;
 use host_trainer::model::Preset;
+use host_trainer::quantize::calibration::Method;
+use host_trainer::quantize::{QuantReport, QuantizeOptions};
 use host_trainer::training::{TrainConfig, TrainOptions};
 
 /// Train, evaluate and report Fashion-MNIST classifiers.
@@ -47,6 +49,22 @@ enum Command {
         /// Which checkpoint to evaluate.
         #[arg(long, value_enum, default_value_t = Checkpoint::Best)]
         checkpoint: Checkpoint,
+    },
+    /// Quantize a trained run to int8: calibrate, write the infer-core blob and a per-layer
+    /// report, and measure int8 accuracy with infer-core.
+    Quantize {
+        /// The run directory.
+        #[arg(long)]
+        run_dir: PathBuf,
+        /// Calibration method (default: try all, keep the best on validation).
+        #[arg(long, value_enum)]
+        method: Option<Method>,
+        /// Training images used for calibration.
+        #[arg(long, default_value_t = 2000)]
+        calibration_images: usize,
+        /// Where to write the blob and the report (default: <run-dir>/int8).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Summarise every reported run under --runs-dir into summary.md / summary.json.
     Report,
@@ -115,6 +133,14 @@ fn main() -> Result<()> {
             let out = job::eval_existing(&data, run_dir, checkpoint)?;
             print_outcome(&out);
         }
+        Some(Command::Quantize { ref run_dir, method, calibration_images, ref out }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let outcome = job::eval_existing(&data, run_dir, Checkpoint::Best)?;
+            let opts = QuantizeOptions { method, calibration_images, ..Default::default() };
+            let out = out.clone().unwrap_or_else(|| run_dir.join("int8"));
+            let q = job::quantize(&data, &outcome, &opts, &out)?;
+            print_quant(&q);
+        }
         Some(Command::Report) => {
             println!("{}", job::summarize(&cli.runs_dir)?);
             println!("written: {}", cli.runs_dir.join("summary.md").display());
@@ -142,10 +168,27 @@ fn default_job(cli: &Cli) -> Result<()> {
         let opts = TrainOptions { resume: true, ..Default::default() };
         let out = job::train_and_report(&data, &config, &dir, opts, Checkpoint::Best)?;
         print_outcome(&out);
+        let q = job::quantize(&data, &out, &QuantizeOptions::default(), &dir.join("int8"))?;
+        print_quant(&q);
     }
     println!("\n{}", job::summarize(&cli.runs_dir)?);
     println!("summary: {}", cli.runs_dir.join("summary.md").display());
     Ok(())
+}
+
+fn print_quant(q: &QuantReport) {
+    println!(
+        "{} int8: test accuracy {:.2}% (f32 {:.2}%, {:+.2} pp), top-1 agreement {:.2}%, {:?} calibration, blob {} B, arena {} B -> {}",
+        q.preset,
+        100.0 * q.int8_accuracy,
+        100.0 * q.f32_accuracy,
+        100.0 * (q.int8_accuracy - q.f32_accuracy),
+        100.0 * q.top1_agreement,
+        q.method,
+        q.blob_bytes,
+        q.arena_bytes,
+        q.blob_path.display()
+    );
 }
 
 fn print_outcome(out: &job::RunOutcome) {

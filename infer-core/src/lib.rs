@@ -3,7 +3,7 @@
 //! `no_std`, allocation-free, integer-only inference for small int8 MLPs and CNNs, from a
 //! compact, versioned, CRC-checked model blob.
 //!
-//! ```ignore
+//! ```text
 //! static BLOB: &[u8] = include_bytes!("cnn-baseline.ic8");
 //! let model = infer_core::Model::parse(BLOB)?;          // validates everything once
 //! let mut arena = [0u8; 32 * 1024];                     // >= model.arena_len()

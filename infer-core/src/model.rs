@@ -285,6 +285,18 @@ impl<'a> Model<'a> {
 
     /// Runs the model with the chosen kernels. Both give bit-identical outputs.
     pub fn run_with(&self, k: Kernels, pixels: &[u8], arena: &mut [u8]) -> Result<Output, Error> {
+        self.run_observed(k, pixels, arena, |_, _| {})
+    }
+
+    /// Like [`Model::run_with`], calling `observe(op_index, output_bytes)` after each op with
+    /// the op's int8 output (as bytes), e.g. to measure per-layer quantization error.
+    pub fn run_observed<F: FnMut(usize, &[u8])>(
+        &self,
+        k: Kernels,
+        pixels: &[u8],
+        arena: &mut [u8],
+        mut observe: F,
+    ) -> Result<Output, Error> {
         let expected = self.input_len();
         if pixels.len() != expected {
             return Err(Error::InputLength { expected, given: pixels.len() });
@@ -296,8 +308,10 @@ impl<'a> Model<'a> {
         for (dst, &p) in arena[inp.offset..inp.offset + expected].iter_mut().zip(pixels) {
             *dst = p ^ 0x80; // p − 128 as int8, zero point −128.
         }
-        for op in &self.ops {
+        for (i, op) in self.ops.iter().enumerate() {
             self.run_op(k, op, arena);
+            let t = self.tensors[op.out];
+            observe(i, &arena[t.offset..t.offset + t.shape.numel()]);
         }
         let o = self.tensors[self.output];
         let mut values: Vec<i8, MAX_OUTPUTS> = Vec::new();
