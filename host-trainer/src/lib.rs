@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod data;
 pub mod evaluation;
+pub mod export;
 pub mod job;
 pub mod metrics;
 pub mod model;

@@ -66,6 +66,13 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Export the trained default runs (float ONNX, int8 QDQ ONNX, infer-core blob) into the
+    /// committed `onnx-models/artifacts` with their manifest.
+    Publish {
+        /// Destination folder.
+        #[arg(long, default_value = "onnx-models/artifacts")]
+        out: PathBuf,
+    },
     /// Summarise every reported run under --runs-dir into summary.md / summary.json.
     Report,
     /// Show where the dataset is, its checksums and class counts.
@@ -140,6 +147,11 @@ fn main() -> Result<()> {
             let out = out.clone().unwrap_or_else(|| run_dir.join("int8"));
             let q = job::quantize(&data, &outcome, &opts, &out)?;
             print_quant(&q);
+        }
+        Some(Command::Publish { ref out }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let m = job::publish(&data, &cli.runs_dir, out, &[Preset::Mlp128x64, Preset::CnnBaseline])?;
+            println!("{}", m.markdown());
         }
         Some(Command::Report) => {
             println!("{}", job::summarize(&cli.runs_dir)?);

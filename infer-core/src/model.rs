@@ -8,7 +8,7 @@ use crate::error::{Error, OpProblem};
 use crate::kernels::{self, ConcatParams, ConvParams, DenseParams, PoolParams, Sections};
 use crate::output::Output;
 use crate::plan;
-use crate::requant::Requant;
+use crate::requant::{Requant, Rounding};
 use crate::{MAX_NUMEL, MAX_OPS, MAX_OUTPUTS, MAX_TENSORS, PRODUCT_BOUND};
 
 /// Height × width × channels of an activation (HWC layout, channels fastest).
@@ -295,6 +295,23 @@ impl<'a> Model<'a> {
         k: Kernels,
         pixels: &[u8],
         arena: &mut [u8],
+        observe: F,
+    ) -> Result<Output, Error> {
+        self.execute(k, Rounding::HalfToEven, pixels, arena, observe)
+    }
+
+    /// Runs with another tie rule than the contract's ties-to-even. Only for measuring the
+    /// rounding choice against other engines; models are specified with ties to even.
+    pub fn run_with_rounding(&self, k: Kernels, rounding: Rounding, pixels: &[u8], arena: &mut [u8]) -> Result<Output, Error> {
+        self.execute(k, rounding, pixels, arena, |_, _| {})
+    }
+
+    fn execute<F: FnMut(usize, &[u8])>(
+        &self,
+        k: Kernels,
+        rounding: Rounding,
+        pixels: &[u8],
+        arena: &mut [u8],
         mut observe: F,
     ) -> Result<Output, Error> {
         let expected = self.input_len();
@@ -309,7 +326,7 @@ impl<'a> Model<'a> {
             *dst = p ^ 0x80; // p − 128 as int8, zero point −128.
         }
         for (i, op) in self.ops.iter().enumerate() {
-            self.run_op(k, op, arena);
+            self.run_op(k, rounding, op, arena);
             let t = self.tensors[op.out];
             observe(i, &arena[t.offset..t.offset + t.shape.numel()]);
         }
@@ -330,7 +347,7 @@ impl<'a> Model<'a> {
         }
     }
 
-    fn run_op(&self, k: Kernels, op: &Op, arena: &mut [u8]) {
+    fn run_op(&self, k: Kernels, rounding: Rounding, op: &Op, arena: &mut [u8]) {
         let ti = self.tensors[op.a];
         let to = self.tensors[op.out];
         let out_range = to.offset..to.offset + to.shape.numel();
@@ -358,6 +375,7 @@ impl<'a> Model<'a> {
                     out_shape: to.shape,
                     out_zp: to.zero_point,
                     relu: op.relu,
+                    rounding,
                 };
                 match k {
                     Kernels::Fast => kernels::conv2d::fast(&p, y),
@@ -372,6 +390,7 @@ impl<'a> Model<'a> {
                     sections: self.sections(op, to.shape.c, weights_len),
                     out_zp: to.zero_point,
                     relu: op.relu,
+                    rounding,
                 };
                 match k {
                     Kernels::Fast => kernels::dense::fast(&p, y),
@@ -400,6 +419,7 @@ impl<'a> Model<'a> {
                     b_zp: tb.zero_point,
                     b_requant: pair(8),
                     out_zp: to.zero_point,
+                    rounding,
                 };
                 kernels::concat::run(&p, y);
             }

@@ -1,6 +1,16 @@
 //! Requantization: int32 accumulator → int8 with a fixed-point multiplier, one rounding step
 //! (ties to even), zero point and saturation. See docs/QUANTIZATION.md.
 
+/// How a requantization rounds exact ties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rounding {
+    /// Ties to even: the contract (it matches ONNX Runtime; see docs/QUANTIZATION.md).
+    #[default]
+    HalfToEven,
+    /// Ties away from zero (TFLite's and CMSIS-NN's rule), kept to measure the choice.
+    HalfAwayFromZero,
+}
+
 /// A per-channel requantization: real multiplier `m · 2^-n`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Requant {
@@ -28,18 +38,35 @@ impl Requant {
     /// `|acc · m| < 2^62`, so the product is exact in i64.
     #[inline(always)]
     pub fn scale(self, acc: i32) -> i32 {
+        self.scale_with(acc, Rounding::HalfToEven)
+    }
+
+    /// `acc · m / 2^n` rounded to the nearest integer, ties by `rounding`, saturated to i32.
+    #[inline(always)]
+    pub fn scale_with(self, acc: i32, rounding: Rounding) -> i32 {
         let v = acc as i64 * self.m as i64;
         let q = v >> self.n;
         let r = v - (q << self.n);
         let half = 1i64 << (self.n - 1);
-        let q = if r > half || (r == half && (q & 1) == 1) { q + 1 } else { q };
+        let up = match rounding {
+            Rounding::HalfToEven => r > half || (r == half && (q & 1) == 1),
+            // A tie of a negative value rounds down (away from zero): keep the floor.
+            Rounding::HalfAwayFromZero => r > half || (r == half && v >= 0),
+        };
+        let q = if up { q + 1 } else { q };
         q.clamp(i32::MIN as i64, i32::MAX as i64) as i32
     }
 
     /// Requantizes to int8: `clamp(zp + scale(acc), lo, 127)`.
     #[inline(always)]
     pub fn apply(self, acc: i32, zp: i8, lo: i8) -> i8 {
-        let y = self.scale(acc).saturating_add(zp as i32);
+        self.apply_with(acc, zp, lo, Rounding::HalfToEven)
+    }
+
+    /// [`Requant::apply`] with a chosen tie rule.
+    #[inline(always)]
+    pub fn apply_with(self, acc: i32, zp: i8, lo: i8, rounding: Rounding) -> i8 {
+        let y = self.scale_with(acc, rounding).saturating_add(zp as i32);
         y.clamp(lo as i32, 127) as i8
     }
 }
@@ -114,6 +141,11 @@ mod tests {
         assert_eq!(half.scale(-3), -2); // -1.5 -> -2
         assert_eq!(half.scale(-5), -2); // -2.5 -> -2
         assert_eq!(half.scale(7), 4); // 3.5 -> 4
+        // Ties away from zero.
+        let away = |acc| half.scale_with(acc, Rounding::HalfAwayFromZero);
+        assert_eq!([away(1), away(3), away(5), away(-1), away(-3), away(-5)], [1, 2, 3, -1, -2, -3]);
+        // Non-ties are unaffected by the rule.
+        assert_eq!(Requant { m: 3 << 29, n: 31 }.scale_with(5, Rounding::HalfAwayFromZero), 4);
         // m = 3·2^29, n = 31: multiply by 0.75. 10·0.75 = 7.5 -> 8; 6·0.75 = 4.5 -> 4.
         let q = Requant { m: 3 << 29, n: 31 };
         assert_eq!(q.scale(10), 8);

@@ -90,6 +90,8 @@ pub struct QuantReport {
     pub layers: Vec<LayerReport>,
     /// Where the blob was written.
     pub blob_path: PathBuf,
+    /// Where the QDQ ONNX model was written.
+    pub qdq_path: PathBuf,
 }
 
 /// int8 predictions and logits of `blob` over `split`, on all cores.
@@ -190,7 +192,8 @@ fn layer_reports(q: &QuantGraph, blob: &[u8], images: &Split, n: usize) -> Resul
         .collect())
 }
 
-/// Quantizes a trained run; writes `<out>/<preset>.ic8` and `<out>/<preset>.quant.{json,md}`.
+/// Quantizes a trained run; writes the blob `<out>/<preset>.ic8`, the same integer model as
+/// QDQ ONNX `<out>/<preset>.int8.onnx`, and the report `<out>/<preset>.quant.{json,md}`.
 pub fn quantize_run(
     data: &FashionMnist,
     run_dir: &Path,
@@ -235,6 +238,8 @@ pub fn quantize_run(
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let blob_path = out_dir.join(format!("{}.ic8", preset.name()));
     write_atomic(&blob_path, &blob)?;
+    let qdq_path = out_dir.join(format!("{}.int8.onnx", preset.name()));
+    write_atomic(&qdq_path, &crate::export::qdq_onnx::qdq_onnx(&q, &format!("{}-int8", preset.name()))?)?;
     let report = QuantReport {
         preset: preset.name().to_string(),
         method,
@@ -249,6 +254,7 @@ pub fn quantize_run(
         macs: model.macs(),
         layers,
         blob_path,
+        qdq_path,
     };
     write_atomic(&out_dir.join(format!("{}.quant.json", preset.name())), serde_json::to_string_pretty(&report)?.as_bytes())?;
     write_atomic(&out_dir.join(format!("{}.quant.md", preset.name())), markdown(&report).as_bytes())?;

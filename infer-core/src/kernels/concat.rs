@@ -7,9 +7,9 @@ use super::ConcatParams;
 pub fn run(p: &ConcatParams, out: &mut [u8]) {
     let (ya, yb) = out.split_at_mut(p.a.len().min(out.len()));
     for (y, &x) in ya.iter_mut().zip(p.a) {
-        *y = p.a_requant.apply(x as i8 as i32 - p.a_zp as i32, p.out_zp, i8::MIN) as u8;
+        *y = p.a_requant.apply_with(x as i8 as i32 - p.a_zp as i32, p.out_zp, i8::MIN, p.rounding) as u8;
     }
     for (y, &x) in yb.iter_mut().zip(p.b) {
-        *y = p.b_requant.apply(x as i8 as i32 - p.b_zp as i32, p.out_zp, i8::MIN) as u8;
+        *y = p.b_requant.apply_with(x as i8 as i32 - p.b_zp as i32, p.out_zp, i8::MIN, p.rounding) as u8;
     }
 }

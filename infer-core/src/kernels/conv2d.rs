@@ -22,7 +22,7 @@ fn conv_at(p: &ConvParams, oy: usize, ox: usize, oc: usize) -> i8 {
             }
         }
     }
-    p.sections.requant(oc).apply(acc, p.out_zp, lower_clamp(p.out_zp, p.relu))
+    p.sections.requant(oc).apply_with(acc, p.out_zp, lower_clamp(p.out_zp, p.relu), p.rounding)
 }
 
 /// Scalar reference: every output is the max over its pool window of [`conv_at`].
@@ -68,7 +68,7 @@ pub fn fast(p: &ConvParams, out: &mut [u8]) {
                     if kx0 >= kx1 {
                         // Entirely in padding: every tap contributes 0.
                         for (oc, d) in dst.iter_mut().enumerate() {
-                            let v = p.sections.requant(oc).apply(p.sections.bias(oc), p.out_zp, lo);
+                            let v = p.sections.requant(oc).apply_with(p.sections.bias(oc), p.out_zp, lo, p.rounding);
                             *d = (*d as i8).max(v) as u8;
                         }
                         continue;
@@ -87,7 +87,7 @@ pub fn fast(p: &ConvParams, out: &mut [u8]) {
                             let ws = &p.sections.weights[wbase + ky * row_len + c0..wbase + ky * row_len + c1];
                             acc += dot_centered(xs, ws, zp);
                         }
-                        let v = p.sections.requant(oc).apply(acc, p.out_zp, lo);
+                        let v = p.sections.requant(oc).apply_with(acc, p.out_zp, lo, p.rounding);
                         *d = (*d as i8).max(v) as u8;
                     }
                 }

@@ -14,7 +14,7 @@ pub fn reference(p: &DenseParams, out: &mut [u8]) {
             let w = p.sections.weights[c * n + k] as i8 as i32;
             acc += x * w;
         }
-        *y = p.sections.requant(c).apply(acc, p.out_zp, lo) as u8;
+        *y = p.sections.requant(c).apply_with(acc, p.out_zp, lo, p.rounding) as u8;
     }
 }
 
@@ -25,6 +25,6 @@ pub fn fast(p: &DenseParams, out: &mut [u8]) {
     let zp = p.in_zp as i32;
     for ((c, y), w) in out.iter_mut().enumerate().zip(p.sections.weights.chunks_exact(n.max(1))) {
         let acc = p.sections.bias(c) + dot_centered(p.input, w, zp);
-        *y = p.sections.requant(c).apply(acc, p.out_zp, lo) as u8;
+        *y = p.sections.requant(c).apply_with(acc, p.out_zp, lo, p.rounding) as u8;
     }
 }

@@ -8,7 +8,7 @@ pub mod dense;
 pub mod maxpool;
 
 use crate::model::Shape;
-use crate::requant::Requant;
+use crate::requant::{Requant, Rounding};
 
 /// The read-only data of a weighted layer, straight from the blob.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +64,8 @@ pub struct ConvParams<'a> {
     pub out_zp: i8,
     /// Fused ReLU.
     pub relu: bool,
+    /// Tie rule of the requantization.
+    pub rounding: Rounding,
 }
 
 /// Dense parameters.
@@ -79,6 +81,8 @@ pub struct DenseParams<'a> {
     pub out_zp: i8,
     /// Fused ReLU.
     pub relu: bool,
+    /// Tie rule of the requantization.
+    pub rounding: Rounding,
 }
 
 /// Max-pool parameters.
@@ -111,6 +115,8 @@ pub struct ConcatParams<'a> {
     pub b_requant: Requant,
     /// Output zero point.
     pub out_zp: i8,
+    /// Tie rule of the requantization.
+    pub rounding: Rounding,
 }
 
 /// `Σ (x − zp) · w` over two equally long byte slices holding int8 values, written so that

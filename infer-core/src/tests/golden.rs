@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::kernels::{self, ConcatParams, ConvParams, DenseParams, PoolParams, Sections};
+use crate::requant::Rounding;
 use crate::{Kernels, Model};
 
 fn le_bias(b: &[i32]) -> alloc::vec::Vec<u8> {
@@ -47,6 +48,7 @@ fn conv2d_valid_then_fused_pool() {
         out_shape: img(2, 2, 1),
         out_zp: 0,
         relu: false,
+        rounding: Rounding::HalfToEven,
     };
     // acc: 10+0+2+9+16 = 37, 10+1+4+12+20 = 47, 67, 77; ×0.5 ties to even: 18, 24, 34, 38.
     assert_eq!(both_conv(&p, 4), [18, 24, 34, 38]);
@@ -74,6 +76,7 @@ fn conv2d_same_padding_and_relu_clamp() {
         out_shape: img(2, 2, 1),
         out_zp: -20,
         relu: true,
+        rounding: Rounding::HalfToEven,
     };
     assert_eq!(both_conv(&p, 4), [-10; 4]);
     // Negative weights: −10 + zp = −30, clamped by the fused ReLU at the zero point −20.
@@ -101,6 +104,7 @@ fn dense_by_hand() {
         sections: Sections { weights: &weights, bias: &bias, requant: &requant },
         out_zp: 10,
         relu: false,
+        rounding: Rounding::HalfToEven,
     };
     let (mut a, mut b) = ([0u8; 2], [0u8; 2]);
     kernels::dense::reference(&p, &mut a);
@@ -134,7 +138,7 @@ fn max_pool_by_hand() {
 fn concat_by_hand() {
     // a = [10, −5] (zp 0) ×0.5 → 5, −2 (−2.5 to even); b = [3] (zp 1) ×1 → 2; out zp 3.
     let (a, b) = (bytes(&[10, -5]), bytes(&[3]));
-    let p = ConcatParams { a: &a, a_zp: 0, a_requant: HALF, b: &b, b_zp: 1, b_requant: ONE, out_zp: 3 };
+    let p = ConcatParams { a: &a, a_zp: 0, a_requant: HALF, b: &b, b_zp: 1, b_requant: ONE, out_zp: 3, rounding: Rounding::HalfToEven };
     let mut out = [0u8; 3];
     kernels::concat::run(&p, &mut out);
     assert_eq!(as_i8(&out), [8, 1, 5]);

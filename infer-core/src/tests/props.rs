@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::kernels::{self, ConvParams, DenseParams, PoolParams, Sections};
-use crate::requant::{M_MIN, N_MAX, N_MIN};
+use crate::requant::{M_MIN, N_MAX, N_MIN, Rounding};
 use crate::{Kernels, Model, PRODUCT_BOUND};
 
 fn requant() -> impl Strategy<Value = Requant> {
@@ -116,6 +116,7 @@ proptest! {
             out_shape: img(oh, ow, c.cout),
             out_zp: c.out_zp,
             relu: c.relu,
+            rounding: Rounding::HalfToEven,
         };
         let n = oh * ow * c.cout;
         let (mut a, mut b) = (alloc::vec![0u8; n], alloc::vec![0u8; n]);
@@ -138,7 +139,7 @@ proptest! {
         ))
     ) {
         let (b, r) = (le(&bias), le_rq(&rq));
-        let p = DenseParams { input: &input, in_zp, sections: Sections { weights: &weights, bias: &b, requant: &r }, out_zp, relu };
+        let p = DenseParams { input: &input, in_zp, sections: Sections { weights: &weights, bias: &b, requant: &r }, out_zp, relu, rounding: Rounding::HalfToEven };
         let out = bias.len();
         let (mut x, mut y) = (alloc::vec![0u8; out], alloc::vec![0u8; out]);
         kernels::dense::reference(&p, &mut x);

@@ -1,0 +1,131 @@
+//! The engines under comparison, behind one shape: images in, logits out.
+//!
+//! Images are raw u8 pixels (`n · 784`); the float engines see `p / 255` as f32 `[N,1,28,28]`.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use anyhow::{Result, anyhow, bail};
+use tract_onnx::prelude::*;
+
+/// Pixels → f32 in [0,1].
+pub fn scaled(pixels: &[u8]) -> Vec<f32> {
+    pixels.iter().map(|&p| f32::from(p) / 255.0).collect()
+}
+
+/// Where the ONNX Runtime library is: `ORT_DYLIB_PATH`, or the venv `.ci/run` creates.
+pub fn ort_library() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return Ok(p);
+        }
+        bail!("ORT_DYLIB_PATH={} does not exist", p.display());
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let site = home.join(".cache/fmnist-edge/venv/lib");
+    if let Ok(entries) = std::fs::read_dir(&site) {
+        for e in entries.flatten() {
+            let p = e.path().join("site-packages/onnxruntime/capi/libonnxruntime.so.1.31.1");
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    bail!(
+        "ONNX Runtime library not found. Install it with:\n  python3 -m venv ~/.cache/fmnist-edge/venv && ~/.cache/fmnist-edge/venv/bin/pip install onnxruntime==1.31.1\nor set ORT_DYLIB_PATH to libonnxruntime.so.1.31.1"
+    )
+}
+
+static ORT_ENV: OnceLock<Result<(ort::environment::Environment, String), String>> = OnceLock::new();
+
+fn ort_env() -> Result<&'static ort::environment::Environment> {
+    match ORT_ENV.get_or_init(|| {
+        let path = ort_library().map_err(|e| e.to_string())?;
+        let builder = ort::init_from(&path).map_err(|e| format!("loading {}: {e}", path.display()))?;
+        let env = builder.with_name("conformance").build().map_err(|e| e.to_string())?;
+        Ok((env, ort::info().to_string()))
+    }) {
+        Ok((env, _)) => Ok(env),
+        Err(e) => Err(anyhow!("{e}")),
+    }
+}
+
+/// Loads ONNX Runtime once per process; returns its build information.
+pub fn ort_init() -> Result<String> {
+    ort_env()?;
+    match ORT_ENV.get() {
+        Some(Ok((_, info))) => Ok(info.clone()),
+        _ => Err(anyhow!("ONNX Runtime is not initialised")),
+    }
+}
+
+fn ort_session(env: &ort::environment::Environment, model: &[u8]) -> ort::Result<ort::session::Session> {
+    ort::session::Session::builder(env)?
+        .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
+        .map_err(ort::Error::<()>::from)?
+        .with_intra_threads(1)
+        .map_err(ort::Error::<()>::from)?
+        .commit_from_memory(model)
+}
+
+/// An ONNX Runtime session (one intra-op thread, all graph optimizations).
+pub struct Ort(ort::session::Session);
+
+impl Ort {
+    /// Builds a session from ONNX bytes; a malformed model is an error.
+    pub fn new(model: &[u8]) -> Result<Self> {
+        let env = ort_env()?;
+        ort_session(env, model).map(Self).map_err(|e| anyhow!("ONNX Runtime rejected the model: {e}"))
+    }
+
+    /// Logits for `pixels` in batches of `batch`.
+    pub fn logits(&mut self, pixels: &[u8], batch: usize) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        for chunk in pixels.chunks(batch * 784) {
+            let n = chunk.len() / 784;
+            let input = ndarray::Array4::from_shape_vec((n, 1, 28, 28), scaled(chunk))?;
+            let tensor = ort::value::TensorRef::from_array_view(input.view())?;
+            let result = self.0.run(ort::inputs!["image" => tensor])?;
+            let logits = result["logits"].try_extract_array::<f32>()?;
+            out.extend(logits.iter().copied());
+        }
+        Ok(out)
+    }
+}
+
+/// A tract model optimized for a fixed batch.
+pub struct Tract {
+    plan: Arc<TypedRunnableModel>,
+    batch: usize,
+}
+
+impl Tract {
+    /// Loads ONNX bytes for batch `batch`; a malformed model is an error.
+    pub fn new(model: &[u8], batch: usize) -> Result<Self> {
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut std::io::Cursor::new(model))?
+            .with_input_fact(0, f32::fact([batch, 1, 28, 28]).into())?
+            .into_optimized()?
+            .into_runnable()?;
+        Ok(Self { plan, batch })
+    }
+
+    /// Logits for `pixels` (the last batch is zero-padded to the fixed batch size).
+    pub fn logits(&self, pixels: &[u8]) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        for chunk in pixels.chunks(self.batch * 784) {
+            let n = chunk.len() / 784;
+            let mut x = scaled(chunk);
+            x.resize(self.batch * 784, 0.0);
+            let input: Tensor = tract_ndarray::Array4::from_shape_vec((self.batch, 1, 28, 28), x)?.into();
+            let result = self.plan.run(tvec!(input.into()))?;
+            let view = result[0].to_plain_array_view::<f32>()?;
+            out.extend(view.iter().take(n * 10).copied());
+        }
+        Ok(out)
+    }
+}
+
+/// The tract version this crate links.
+pub const TRACT_VERSION: &str = "0.23.9";

@@ -1,0 +1,117 @@
+//! The conformance checks (issue thresholds). Each fails when its number is missed.
+//! Needs the dataset (FASHION_MNIST_DIR) and ONNX Runtime (the venv `.ci/run` makes, or
+//! ORT_DYLIB_PATH); a missing one fails the suite with instructions, it is never skipped.
+
+use std::sync::OnceLock;
+
+use conformance::engines::{Ort, Tract};
+use conformance::report::ModelReport;
+use host_trainer::export::manifest::Manifest;
+
+fn reports() -> &'static Vec<ModelReport> {
+    static R: OnceLock<Vec<ModelReport>> = OnceLock::new();
+    R.get_or_init(|| {
+        let test = conformance::test_set().expect("test set");
+        onnx_models::ALL
+            .iter()
+            .map(|m| ModelReport::new(&conformance::measure(m, &test).expect("measure"), &test.labels))
+            .collect()
+    })
+}
+
+#[test]
+fn float_engines_agree_on_every_image() {
+    for m in reports() {
+        assert!(m.float_pairs.len() >= 15, "{}: {} pairs", m.name, m.float_pairs.len());
+        for p in &m.float_pairs {
+            assert!(p.max_abs_diff <= 1e-4, "{}: {} vs {}: max |diff| {}", m.name, p.a, p.b, p.max_abs_diff);
+            assert_eq!(p.top1_identical, 10_000, "{}: {} vs {}", m.name, p.a, p.b);
+        }
+    }
+}
+
+#[test]
+fn accuracies_equal_the_manifest() {
+    let manifest = Manifest::read(&onnx_models::artifacts_dir()).unwrap();
+    for m in reports() {
+        let entry = &manifest.models[&m.name];
+        let burn = entry.test_accuracy["burn"];
+        for engine in ["burn b256", "burn-import b256", "onnxruntime b1", "onnxruntime b256", "tract b1", "tract b256"] {
+            assert_eq!(m.accuracy[engine], burn, "{}: {engine}", m.name);
+        }
+        assert_eq!(m.accuracy["infer-core-int8"], entry.test_accuracy["infer-core-int8"], "{}", m.name);
+    }
+}
+
+#[test]
+fn infer_core_matches_onnxruntime_and_tract_on_the_qdq_model() {
+    for m in reports() {
+        for p in m.int8_pairs.iter().filter(|p| p.a == "infer-core-int8") {
+            assert!(p.identical_share >= 0.999, "{}: vs {}: {:.4}% identical", m.name, p.b, 100.0 * p.identical_share);
+            assert!(p.max_lsb <= 2, "{}: vs {}: max {} LSB", m.name, p.b, p.max_lsb);
+            assert!(p.top1_identical_share >= 0.9995, "{}: vs {}: top-1 {:.4}", m.name, p.b, p.top1_identical_share);
+        }
+        assert_eq!(m.int8_pairs.iter().filter(|p| p.a == "infer-core-int8").count(), 2, "{}", m.name);
+    }
+}
+
+#[test]
+fn int8_tracks_the_float_model() {
+    for m in reports() {
+        assert!(m.int8_minus_float_pp.abs() <= 0.5, "{}: {:+.2} pp", m.name, m.int8_minus_float_pp);
+        assert!(m.int8_float_top1_agreement >= 0.99, "{}: {}", m.name, m.int8_float_top1_agreement);
+    }
+}
+
+#[test]
+fn fast_kernels_equal_reference_kernels_on_all_images() {
+    for m in reports() {
+        assert!(m.fast_equals_reference, "{}", m.name);
+    }
+}
+
+#[test]
+fn malformed_onnx_is_an_error_not_a_panic() {
+    let good = onnx_models::MLP_128_64.onnx;
+    for bad in [&good[..good.len() / 2], &good[..10], b"not an onnx model at all".as_slice(), &[]] {
+        assert!(Ort::new(bad).is_err());
+        assert!(Tract::new(bad, 1).is_err());
+    }
+    let mut flipped = good.to_vec();
+    for b in flipped.iter_mut().take(64) {
+        *b = !*b;
+    }
+    assert!(Ort::new(&flipped).is_err());
+    assert!(Tract::new(&flipped, 1).is_err());
+}
+
+#[test]
+fn artifacts_match_the_manifest_checksums() {
+    let dir = onnx_models::artifacts_dir();
+    let manifest = Manifest::read(&dir).unwrap();
+    assert_eq!(manifest.models.len(), onnx_models::ALL.len());
+    for e in manifest.models.values() {
+        for a in [&e.burn, &e.onnx, &e.onnx_int8, &e.blob] {
+            let now = host_trainer::export::manifest::Artifact::of(&dir, &a.file).unwrap();
+            assert_eq!(&now, a, "{} changed without regenerating the manifest", a.file);
+        }
+        assert_eq!(e.io, ("image".to_string(), "logits".to_string()));
+    }
+}
+
+#[test]
+fn onnx_files_pass_the_onnx_checker() {
+    let python = std::env::var("ONNX_PYTHON").unwrap_or_else(|_| {
+        format!("{}/.cache/fmnist-edge/venv/bin/python", std::env::var("HOME").unwrap_or_default())
+    });
+    let files: Vec<String> = onnx_models::ALL
+        .iter()
+        .flat_map(|m| [m.path(onnx_models::Kind::Onnx), m.path(onnx_models::Kind::OnnxInt8)])
+        .map(|p| p.display().to_string())
+        .collect();
+    let script = "import sys, onnx\nfor f in sys.argv[1:]:\n    onnx.checker.check_model(onnx.load(f), full_check=True)\n    print('ok', f)\n";
+    let out = std::process::Command::new(&python).arg("-c").arg(script).args(&files).output();
+    let out = out.unwrap_or_else(|e| panic!("cannot run {python} ({e}): create the venv with `pip install onnx onnxruntime==1.31.1` or set ONNX_PYTHON"));
+    assert!(out.status.success(), "onnx checker failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("ok ")).count(), files.len());
+}
