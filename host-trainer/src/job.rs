@@ -192,3 +192,23 @@ pub fn publish(data: &FashionMnist, runs: &Path, out: &Path, presets: &[crate::m
     m.write(out)?;
     Ok(m)
 }
+
+/// Picks the first `per_class` images of each class of `test` (kept in test-set order) and
+/// writes `images.bin`, `labels.bin` and `indices.txt` into `out`. Returns the indices.
+pub fn firmware_data(test: &Split, per_class: usize, out: &Path) -> Result<Vec<usize>> {
+    let mut taken = [0usize; 10];
+    let picked: Vec<usize> = (0..test.len())
+        .filter(|&i| {
+            let c = test.labels[i] as usize;
+            taken[c] += 1;
+            taken[c] <= per_class
+        })
+        .collect();
+    let subset = test.subset(&picked);
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    training::write_atomic(&out.join("images.bin"), &subset.pixels)?;
+    training::write_atomic(&out.join("labels.bin"), &subset.labels)?;
+    let text: String = picked.iter().map(|i| format!("{i}\n")).collect();
+    training::write_atomic(&out.join("indices.txt"), text.as_bytes())?;
+    Ok(picked)
+}

@@ -73,6 +73,17 @@ enum Command {
         #[arg(long, default_value = "onnx-models/artifacts")]
         out: PathBuf,
     },
+    /// Write the test images the firmware example embeds: the first N test images of each
+    /// class, in test-set order, as raw pixels (`images.bin`), labels (`labels.bin`) and their
+    /// test-set indices (`indices.txt`).
+    FirmwareData {
+        /// Destination folder.
+        #[arg(long, default_value = "firmware-example/data")]
+        out: PathBuf,
+        /// Images per class.
+        #[arg(long, default_value_t = 26)]
+        per_class: usize,
+    },
     /// Summarise every reported run under --runs-dir into summary.md / summary.json.
     Report,
     /// Show where the dataset is, its checksums and class counts.
@@ -152,6 +163,11 @@ fn main() -> Result<()> {
             let data = FashionMnist::load(cli.data_dir.as_deref())?;
             let m = job::publish(&data, &cli.runs_dir, out, &[Preset::Mlp128x64, Preset::CnnBaseline])?;
             println!("{}", m.markdown());
+        }
+        Some(Command::FirmwareData { ref out, per_class }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let picked = job::firmware_data(&data.test, per_class, out)?;
+            println!("wrote {} test images ({per_class} per class) to {}", picked.len(), out.display());
         }
         Some(Command::Report) => {
             println!("{}", job::summarize(&cli.runs_dir)?);

@@ -78,16 +78,16 @@ pub const fn lower_clamp(zp: i8, relu: bool) -> i8 {
 }
 
 /// Host-side derivation of `(m, n)` from a positive real multiplier (f64).
-/// Returns `None` if the multiplier cannot be represented (`<= 2^-62`-ish, > 2^30, not finite).
+/// Returns `None` if the multiplier cannot be represented (`n` outside `1..=62`, not finite).
+///
+/// Uses only exact f64 operations (halving, doubling, truncation), so it needs no `std`.
 #[cfg(any(test, feature = "builder"))]
 pub fn from_real(real: f64) -> Option<Requant> {
     if !(real.is_finite() && real > 0.0) {
         return None;
     }
-    // real = f · 2^e with f in [0.5, 1): m = round(f · 2^31), n = 31 - e.
-    let mut e = real.log2().floor() as i32 + 1;
-    let mut f = real / 2f64.powi(e);
-    // Correct for log2 rounding so that f is in [0.5, 1).
+    // real = f · 2^e with f in [0.5, 1); scaling by two is exact.
+    let (mut f, mut e) = (real, 0i32);
     while f >= 1.0 {
         f /= 2.0;
         e += 1;
@@ -96,10 +96,11 @@ pub fn from_real(real: f64) -> Option<Requant> {
         f *= 2.0;
         e -= 1;
     }
-    let mut m = round_half_even_f64(f * 2f64.powi(31));
+    // m = round(f · 2^31) in [2^30, 2^31]; n = 31 − e.
+    let mut m = round_half_even_f64(f * 2_147_483_648.0) as i64;
     let mut n = 31 - e;
-    if m >= 2f64.powi(31) {
-        m /= 2.0;
+    if m == 1 << 31 {
+        m >>= 1;
         n -= 1;
     }
     if !(N_MIN as i32..=N_MAX as i32).contains(&n) {
@@ -108,11 +109,23 @@ pub fn from_real(real: f64) -> Option<Requant> {
     Some(Requant { m: m as i32, n: n as u32 })
 }
 
-/// Rounds half to even in f64.
+/// Rounds half to even (f64), with exact operations only (no `std`).
 #[cfg(any(test, feature = "builder"))]
 pub fn round_half_even_f64(x: f64) -> f64 {
-    let r = x.round();
-    if (x - x.trunc()).abs() == 0.5 { 2.0 * (x / 2.0).round() } else { r }
+    // Beyond 2^52 every f64 is an integer; NaN and infinities pass through.
+    if !(x.abs() < 4_503_599_627_370_496.0) {
+        return x;
+    }
+    let t = x as i64; // truncation toward zero
+    let frac = x - t as f64; // exact, in (−1, 1)
+    let r = if frac > 0.5 || (frac == 0.5 && t % 2 != 0) {
+        t + 1
+    } else if frac < -0.5 || (frac == -0.5 && t % 2 != 0) {
+        t - 1
+    } else {
+        t
+    };
+    r as f64
 }
 
 #[cfg(test)]
@@ -190,11 +203,21 @@ mod tests {
         }
 
         #[test]
+        fn round_half_even_matches_std(x in -1e12f64..1e12, k in -4i64..4) {
+            // Random values and exact ties.
+            for v in [x, k as f64 + 0.5, x.trunc() + 0.5] {
+                let want = if (v - v.trunc()).abs() == 0.5 { 2.0 * (v / 2.0).round() } else { v.round() };
+                prop_assert_eq!(round_half_even_f64(v), want);
+            }
+        }
+
+        #[test]
         fn from_real_is_within_half_ulp(real in 1e-15f64..1e6) {
             let rq = from_real(real).unwrap();
             prop_assert!(rq.is_valid());
             let back = rq.m as f64 / 2f64.powi(rq.n as i32);
             prop_assert!(((back - real) / real).abs() <= 2f64.powi(-31));
+            prop_assert!((M_MIN..=i32::MAX).contains(&rq.m));
         }
     }
 }

@@ -1,0 +1,219 @@
+//! Classifies 260 embedded Fashion-MNIST test images with the committed int8 MLP and CNN using
+//! infer-core, and reports accuracy, a hash of all int8 logits, instructions (QEMU) or cycles
+//! (board) per inference, the arena size and the stack high-water mark.
+//!
+//! Exit code (semihosting on QEMU): 0 only when the logits hash equals the one the host computed
+//! with infer-core at build time (bit-exact host ↔ device); 1 on a mismatch, 2 on a panic or an
+//! infer-core error, 3 on a HardFault.
+
+#![no_std]
+#![no_main]
+
+mod hash;
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m_rt::{ExceptionFrame, entry, exception};
+use infer_core::Model;
+
+include!(concat!(env!("OUT_DIR"), "/expected.rs"));
+
+/// Data placed at a 4-byte aligned address (`include_bytes!` alone guarantees 1).
+#[repr(C, align(4))]
+struct Aligned<B: ?Sized>(B);
+
+static MLP: &Aligned<[u8]> = &Aligned(*include_bytes!("../../onnx-models/artifacts/mlp-128-64.ic8"));
+static CNN: &Aligned<[u8]> = &Aligned(*include_bytes!("../../onnx-models/artifacts/cnn-baseline.ic8"));
+static IMAGES: &Aligned<[u8]> = &Aligned(*include_bytes!("../data/images.bin"));
+static LABELS: &[u8] = include_bytes!("../data/labels.bin");
+
+const CLASS_NAMES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+#[cfg(not(feature = "nrf52840"))]
+macro_rules! out {
+    ($($t:tt)*) => { cortex_m_semihosting::hprintln!($($t)*) };
+}
+#[cfg(feature = "nrf52840")]
+macro_rules! out {
+    ($($t:tt)*) => { rtt_target::rprintln!($($t)*) };
+}
+
+/// Ends the run with `code` (semihosting extended exit on QEMU; a breakpoint on a board).
+fn exit(code: u32) -> ! {
+    #[cfg(not(feature = "nrf52840"))]
+    // SAFETY: SYS_EXIT_EXTENDED (0x20) with ADP_Stopped_ApplicationExit (0x20026) and the
+    // code; the debugger (QEMU) ends the session and exits with `code`.
+    unsafe {
+        cortex_m_semihosting::syscall(0x20, &[0x20026usize, code as usize]);
+    }
+    #[cfg(feature = "nrf52840")]
+    {
+        let _ = code;
+        cortex_m::asm::bkpt();
+    }
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time: SysTick at the core clock (QEMU: with -icount shift=0 an instruction is 1 ns of virtual
+// time, calibrated below against a block of NOPs) or the DWT cycle counter on a board.
+
+static WRAPS: AtomicU32 = AtomicU32::new(0);
+const RELOAD: u32 = 0x00FF_FFFF;
+
+#[exception]
+fn SysTick() {
+    WRAPS.fetch_add(1, Ordering::Relaxed);
+}
+
+fn ticks() -> u64 {
+    #[cfg(feature = "nrf52840")]
+    {
+        u64::from(cortex_m::peripheral::DWT::cycle_count())
+    }
+    #[cfg(not(feature = "nrf52840"))]
+    loop {
+        let w = WRAPS.load(Ordering::Relaxed);
+        let cvr = cortex_m::peripheral::SYST::get_current();
+        if WRAPS.load(Ordering::Relaxed) == w {
+            return u64::from(w) * (u64::from(RELOAD) + 1) + u64::from(RELOAD - cvr);
+        }
+    }
+}
+
+/// Ticks taken by 4,000 NOPs: the tick-to-instruction ratio under QEMU's `-icount`.
+fn calibrate() -> u64 {
+    let t0 = ticks();
+    for _ in 0..4 {
+        // SAFETY: a block of NOPs; no memory, registers or flags are touched.
+        unsafe { core::arch::asm!(".rept 1000", "nop", ".endr", options(nomem, nostack, preserves_flags)) };
+    }
+    ticks() - t0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stack high-water mark: paint the unused stack, then find the deepest overwritten word.
+
+unsafe extern "C" {
+    static mut _stack_end: u32;
+    static _stack_start: u32;
+}
+
+const PAINT: u32 = 0xA5A5_A5A5;
+
+fn paint_stack() {
+    let bottom = &raw mut _stack_end;
+    let sp = cortex_m::register::msp::read() as *mut u32;
+    let mut p = bottom;
+    // Leave 256 bytes below the current stack pointer untouched (this function's frame).
+    while (p as usize) + 256 < sp as usize {
+        // SAFETY: between the end of .bss and the live stack: memory nothing uses yet.
+        unsafe { p.write_volatile(PAINT) };
+        p = p.wrapping_add(1);
+    }
+}
+
+fn stack_high_water() -> usize {
+    let bottom = &raw mut _stack_end;
+    let top = &raw const _stack_start as usize;
+    let mut p = bottom;
+    // SAFETY: reads of the painted region, inside RAM.
+    while (p as usize) < top && unsafe { p.read_volatile() } == PAINT {
+        p = p.wrapping_add(1);
+    }
+    top - p as usize
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Tally {
+    correct: [u16; 10],
+    ticks: u64,
+}
+
+fn classify(name: &str, blob: &[u8], arena: &mut [u8], h: &mut u32) -> Result<Tally, infer_core::Error> {
+    let model = Model::parse(blob)?;
+    let mut t = Tally { correct: [0; 10], ticks: 0 };
+    for (img, &label) in IMAGES.0.chunks_exact(784).zip(LABELS) {
+        let t0 = ticks();
+        let o = model.run(img, arena)?;
+        t.ticks += ticks() - t0;
+        let mut bytes = [0u8; infer_core::MAX_OUTPUTS];
+        for (b, &v) in bytes.iter_mut().zip(o.values.iter()) {
+            *b = v as u8;
+        }
+        *h = hash::fnv1a(*h, &bytes[..o.values.len()]);
+        if o.argmax() == label as usize {
+            t.correct[label as usize] += 1;
+        }
+    }
+    out!("{}: arena {} B (static buffer {} B), weights {} B, {} MACs", name, model.arena_len(), arena.len(), model.weight_bytes(), model.macs());
+    Ok(t)
+}
+
+fn report(name: &str, t: &Tally, host: &[u16; 10], ticks_per_4000_nops: u64) {
+    let total: u32 = t.correct.iter().map(|&c| u32::from(c)).sum();
+    let host_total: u32 = host.iter().map(|&c| u32::from(c)).sum();
+    for c in 0..10 {
+        out!("{}   {:<12} {:>3}/{:<3} correct", name, CLASS_NAMES[c], t.correct[c], PER_CLASS[c]);
+    }
+    out!("{}: accuracy {}/{} (host {}/{})", name, total, N_IMAGES, host_total, N_IMAGES);
+    let per = t.ticks / N_IMAGES as u64;
+    if cfg!(feature = "nrf52840") {
+        out!("{}: {} cycles per inference", name, per);
+    } else {
+        // instructions = ticks * 4000 / ticks_per_4000_nops.
+        let instructions = per * 4000 / ticks_per_4000_nops.max(1);
+        out!("{}: {} instructions per inference ({} timer ticks)", name, instructions, per);
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    paint_stack();
+    let mut cp = cortex_m::Peripherals::take().unwrap_or_else(|| exit(2));
+    #[cfg(feature = "nrf52840")]
+    {
+        rtt_target::rtt_init_print!();
+        cp.DCB.enable_trace();
+        cp.DWT.enable_cycle_counter();
+    }
+    cp.SYST.set_clock_source(SystClkSource::Core);
+    cp.SYST.set_reload(RELOAD);
+    cp.SYST.clear_current();
+    cp.SYST.enable_interrupt();
+    cp.SYST.enable_counter();
+
+    let arena: &'static mut [u8; ARENA_LEN] = cortex_m::singleton!(: [u8; ARENA_LEN] = [0; ARENA_LEN]).unwrap_or_else(|| exit(2));
+    let nops = calibrate();
+    out!("infer-core firmware: {} test images, arena {} B, calibration {} ticks per 4000 NOPs", N_IMAGES, ARENA_LEN, nops);
+
+    let mut h = hash::FNV_OFFSET;
+    let runs = [("mlp-128-64", &MLP.0, &HOST_CORRECT_MLP_128_64), ("cnn-baseline", &CNN.0, &HOST_CORRECT_CNN_BASELINE)];
+    for (name, blob, host) in runs {
+        match classify(name, blob, arena, &mut h) {
+            Ok(t) => report(name, &t, host, nops),
+            Err(e) => {
+                out!("{}: infer-core error: {}", name, e);
+                exit(2);
+            }
+        }
+    }
+    out!("stack high-water mark: {} B", stack_high_water());
+    out!("logits hash {:#010x}, host {:#010x}: {}", h, EXPECTED_HASH, if h == EXPECTED_HASH { "MATCH" } else { "MISMATCH" });
+    exit(if h == EXPECTED_HASH { 0 } else { 1 })
+}
+
+#[exception]
+unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
+    exit(3)
+}
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    exit(2)
+}

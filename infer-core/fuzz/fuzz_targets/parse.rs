@@ -1,0 +1,30 @@
+//! Any byte string: `Model::parse` returns an error or a model that runs on any input, with
+//! identical results from the fast and the reference kernels. Never a panic.
+//!
+//! The input is used twice: raw (exercising the header and CRC checks), and re-sealed with a
+//! correct CRC (exercising every check behind it).
+#![no_main]
+
+use infer_core::{Kernels, Model};
+use libfuzzer_sys::fuzz_target;
+
+fn exercise(blob: &[u8]) {
+    if let Ok(m) = Model::parse(blob) {
+        // Keep allocations bounded: the format caps tensors at 2^20 elements each.
+        if m.arena_len() > 64 << 20 {
+            return;
+        }
+        let mut arena = vec![0u8; m.arena_len()];
+        let pixels: Vec<u8> = (0..m.input_len()).map(|i| (i * 31) as u8).collect();
+        let a = m.run_with(Kernels::Reference, &pixels, &mut arena).expect("valid model runs");
+        let b = m.run(&pixels, &mut arena).expect("valid model runs");
+        assert_eq!(a, b);
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    exercise(data);
+    let mut sealed = data.to_vec();
+    infer_core::builder::reseal(&mut sealed);
+    exercise(&sealed);
+});
