@@ -85,10 +85,10 @@ fn ticks() -> u64 {
     }
 }
 
-/// Ticks taken by 4,000 NOPs: the tick-to-instruction ratio under QEMU's `-icount`.
+/// Ticks taken by 40,000 NOPs: the tick-to-instruction ratio under QEMU's `-icount`.
 fn calibrate() -> u64 {
     let t0 = ticks();
-    for _ in 0..4 {
+    for _ in 0..40 {
         // SAFETY: a block of NOPs; no memory, registers or flags are touched.
         unsafe { core::arch::asm!(".rept 1000", "nop", ".endr", options(nomem, nostack, preserves_flags)) };
     }
@@ -133,14 +133,23 @@ fn stack_high_water() -> usize {
 struct Tally {
     correct: [u16; 10],
     ticks: u64,
+    /// Ticks spent in each op, over all images.
+    per_op: [u64; infer_core::MAX_OPS],
+    ops: usize,
 }
 
 fn classify(name: &str, blob: &[u8], arena: &mut [u8], h: &mut u32) -> Result<Tally, infer_core::Error> {
     let model = Model::parse(blob)?;
-    let mut t = Tally { correct: [0; 10], ticks: 0 };
+    let mut t = Tally { correct: [0; 10], ticks: 0, per_op: [0; infer_core::MAX_OPS], ops: model.ops().len() };
     for (img, &label) in IMAGES.0.chunks_exact(784).zip(LABELS) {
         let t0 = ticks();
-        let o = model.run(img, arena)?;
+        let mut last = t0;
+        let per_op = &mut t.per_op;
+        let o = model.run_observed(infer_core::Kernels::Fast, img, arena, |i, _| {
+            let now = ticks();
+            per_op[i] += now - last;
+            last = now;
+        })?;
         t.ticks += ticks() - t0;
         let mut bytes = [0u8; infer_core::MAX_OUTPUTS];
         for (b, &v) in bytes.iter_mut().zip(o.values.iter()) {
@@ -155,7 +164,7 @@ fn classify(name: &str, blob: &[u8], arena: &mut [u8], h: &mut u32) -> Result<Ta
     Ok(t)
 }
 
-fn report(name: &str, t: &Tally, host: &[u16; 10], ticks_per_4000_nops: u64) {
+fn report(name: &str, t: &Tally, host: &[u16; 10], ticks_per_40000_nops: u64) {
     let total: u32 = t.correct.iter().map(|&c| u32::from(c)).sum();
     let host_total: u32 = host.iter().map(|&c| u32::from(c)).sum();
     for c in 0..10 {
@@ -166,9 +175,13 @@ fn report(name: &str, t: &Tally, host: &[u16; 10], ticks_per_4000_nops: u64) {
     if cfg!(feature = "nrf52840") {
         out!("{}: {} cycles per inference", name, per);
     } else {
-        // instructions = ticks * 4000 / ticks_per_4000_nops.
-        let instructions = per * 4000 / ticks_per_4000_nops.max(1);
+        // instructions = ticks * 4000 / ticks_per_40000_nops.
+        let instructions = per * 40000 / ticks_per_40000_nops.max(1);
         out!("{}: {} instructions per inference ({} timer ticks)", name, instructions, per);
+        for (i, &op) in t.per_op[..t.ops].iter().enumerate() {
+            let instr = op / N_IMAGES as u64 * 40000 / ticks_per_40000_nops.max(1);
+            out!("{}:   op {} ~{} instructions", name, i, instr);
+        }
     }
 }
 
@@ -190,7 +203,7 @@ fn main() -> ! {
 
     let arena: &'static mut [u8; ARENA_LEN] = cortex_m::singleton!(: [u8; ARENA_LEN] = [0; ARENA_LEN]).unwrap_or_else(|| exit(2));
     let nops = calibrate();
-    out!("infer-core firmware: {} test images, arena {} B, calibration {} ticks per 4000 NOPs", N_IMAGES, ARENA_LEN, nops);
+    out!("infer-core firmware: {} test images, arena {} B, calibration {} ticks per 40000 NOPs", N_IMAGES, ARENA_LEN, nops);
 
     let mut h = hash::FNV_OFFSET;
     let runs = [("mlp-128-64", &MLP.0, &HOST_CORRECT_MLP_128_64), ("cnn-baseline", &CNN.0, &HOST_CORRECT_CNN_BASELINE)];

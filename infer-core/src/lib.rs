@@ -25,7 +25,10 @@
 //!   proptested against it.
 
 #![cfg_attr(not(test), no_std)]
-#![forbid(unsafe_code)]
+// No `unsafe` at all, except with feature `cortex-m-dsp`: then only in the audited
+// `kernels/dsp.rs` (register-only DSP instructions).
+#![cfg_attr(not(feature = "cortex-m-dsp"), forbid(unsafe_code))]
+#![cfg_attr(feature = "cortex-m-dsp", deny(unsafe_code))]
 #![deny(missing_docs)]
 
 #[cfg(any(test, feature = "builder"))]

@@ -45,15 +45,17 @@ impl Requant {
     #[inline(always)]
     pub fn scale_with(self, acc: i32, rounding: Rounding) -> i32 {
         let v = acc as i64 * self.m as i64;
-        let q = v >> self.n;
-        let r = v - (q << self.n);
         let half = 1i64 << (self.n - 1);
-        let up = match rounding {
-            Rounding::HalfToEven => r > half || (r == half && (q & 1) == 1),
-            // A tie of a negative value rounds down (away from zero): keep the floor.
-            Rounding::HalfAwayFromZero => r > half || (r == half && v >= 0),
+        // floor((v + bias) / 2^n) with bias = half − 1 + (1 if ties go up). For ties to even
+        // that is the parity of the truncated quotient: v = q·2^n + r rounds up iff
+        // r + half − 1 + (q & 1) ≥ 2^n, i.e. r > half, or r = half and q is odd. No overflow:
+        // |v| < 2^62 and half ≤ 2^61.
+        let tie_up = match rounding {
+            Rounding::HalfToEven => (v >> self.n) & 1,
+            // Ties of non-negative values go up, ties of negative values down.
+            Rounding::HalfAwayFromZero => (v >= 0) as i64,
         };
-        let q = if up { q + 1 } else { q };
+        let q = (v + (half - 1) + tie_up) >> self.n;
         q.clamp(i32::MIN as i64, i32::MAX as i64) as i32
     }
 

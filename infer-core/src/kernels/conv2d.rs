@@ -1,6 +1,6 @@
 //! 2-D convolution, HWC input, OHWI weights, optional fused ReLU (lower clamp) and max pool.
 
-use super::{ConvParams, dot_centered};
+use super::{ConvParams, dot2_centered, dot_centered};
 use crate::requant::lower_clamp;
 
 /// Requantized, clamped conv output at pre-pool position `(oy, ox)`, channel `oc`:
@@ -43,10 +43,82 @@ pub fn reference(p: &ConvParams, out: &mut [u8]) {
     }
 }
 
-/// Fast version: per kernel row, one contiguous dot product over `kw · cin` values (the valid
-/// part of the row at borders), so the inner loop has no branch and vectorizes; the pool max
-/// is folded in as outputs are produced, so the pre-pool output is never stored.
+/// Largest patch (`k · k · cin`) gathered into a local buffer by [`fast`] (128 bytes of stack).
+pub const SMALL_PATCH: usize = 32;
+
+/// Fast version. The pool max is folded in as outputs are produced, so the pre-pool output is
+/// never stored.
+///
+/// - Small patches (`k · k · cin ≤ 32`, e.g. a first layer on a 1-channel image): the centered
+///   patch `x − zp` (0 in padding) is gathered once per position, then each output channel is
+///   one short dot product with its contiguous weights.
+/// - Otherwise: per kernel row, one contiguous dot product over `kw · cin` values (the valid
+///   part of the row at borders), two output channels at a time.
 pub fn fast(p: &ConvParams, out: &mut [u8]) {
+    if p.kernel * p.kernel * p.in_shape.c <= SMALL_PATCH {
+        small_patch(p, out);
+    } else {
+        row_spans(p, out);
+    }
+}
+
+fn small_patch(p: &ConvParams, out: &mut [u8]) {
+    let (k, s, cin) = (p.kernel, p.stride, p.in_shape.c);
+    let (ih, iw) = (p.in_shape.h as isize, p.in_shape.w as isize);
+    let o = p.out_shape;
+    let zp = p.in_zp as i32;
+    let lo = lower_clamp(p.out_zp, p.relu);
+    let len = k * k * cin;
+    // Raw input bytes of the patch; padding holds the zero point, so that x − zp = 0 there.
+    let mut patch = [p.in_zp as u8; SMALL_PATCH];
+    out.fill(i8::MIN as u8);
+    for py in 0..o.h {
+        for px in 0..o.w {
+            let dst = &mut out[(py * o.w + px) * o.c..(py * o.w + px + 1) * o.c];
+            for dy in 0..p.pool {
+                for dx in 0..p.pool {
+                    let y0 = ((py * p.pool + dy) * s) as isize - p.pad[0] as isize;
+                    let x0 = ((px * p.pool + dx) * s) as isize - p.pad[1] as isize;
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let (iy, ix) = (y0 + ky as isize, x0 + kx as isize);
+                            let t = (ky * k + kx) * cin;
+                            if iy < 0 || ix < 0 || iy >= ih || ix >= iw {
+                                patch[t..t + cin].fill(p.in_zp as u8);
+                            } else {
+                                let src = (iy as usize * p.in_shape.w + ix as usize) * cin;
+                                patch[t..t + cin].copy_from_slice(&p.input[src..src + cin]);
+                            }
+                        }
+                    }
+                    let patch = &patch[..len];
+                    let mut rows = p.sections.weights.chunks_exact(len);
+                    let mut oc = 0;
+                    for pair in dst.chunks_mut(2) {
+                        match (pair, rows.next(), rows.next()) {
+                            ([d0, d1], Some(w0), Some(w1)) => {
+                                let (a0, a1) = dot2_centered(patch, w0, w1, zp);
+                                let v0 = p.sections.requant(oc).apply_with(p.sections.bias(oc) + a0, p.out_zp, lo, p.rounding);
+                                let v1 = p.sections.requant(oc + 1).apply_with(p.sections.bias(oc + 1) + a1, p.out_zp, lo, p.rounding);
+                                *d0 = (*d0 as i8).max(v0) as u8;
+                                *d1 = (*d1 as i8).max(v1) as u8;
+                            }
+                            ([d0, ..], Some(w0), _) => {
+                                let acc = p.sections.bias(oc) + dot_centered(patch, w0, zp);
+                                let v = p.sections.requant(oc).apply_with(acc, p.out_zp, lo, p.rounding);
+                                *d0 = (*d0 as i8).max(v) as u8;
+                            }
+                            _ => {}
+                        }
+                        oc += 2;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn row_spans(p: &ConvParams, out: &mut [u8]) {
     let (k, s, cin) = (p.kernel, p.stride, p.in_shape.c);
     let (ih, iw) = (p.in_shape.h as isize, p.in_shape.w as isize);
     let o = p.out_shape;
@@ -74,21 +146,41 @@ pub fn fast(p: &ConvParams, out: &mut [u8]) {
                         continue;
                     }
                     let (c0, c1) = (kx0 * cin, kx1 * cin);
-                    for (oc, d) in dst.iter_mut().enumerate() {
-                        let mut acc = p.sections.bias(oc);
-                        let wbase = oc * k * row_len;
-                        for ky in 0..k {
-                            let iy = y0 + ky as isize;
-                            if iy < 0 || iy >= ih {
-                                continue;
+                    // Valid kernel rows [ky0, ky1) for this position.
+                    let ky0 = (-y0).max(0) as usize;
+                    let ky1 = (ih - y0).clamp(0, k as isize) as usize;
+                    let row = |ky: usize| {
+                        let xrow = ((y0 + ky as isize) as usize * p.in_shape.w) as isize + x0;
+                        let start = (xrow * cin as isize) as usize;
+                        &p.input[start + c0..start + c1]
+                    };
+                    let weights = |oc: usize, ky: usize| {
+                        let base = oc * k * row_len + ky * row_len;
+                        &p.sections.weights[base + c0..base + c1]
+                    };
+                    let mut oc = 0;
+                    for pair in dst.chunks_mut(2) {
+                        if let [d0, d1] = pair {
+                            // Two output channels share every input row.
+                            let (mut a0, mut a1) = (p.sections.bias(oc), p.sections.bias(oc + 1));
+                            for ky in ky0..ky1 {
+                                let (s0, s1) = dot2_centered(row(ky), weights(oc, ky), weights(oc + 1, ky), zp);
+                                a0 += s0;
+                                a1 += s1;
                             }
-                            let xrow = (iy as usize * p.in_shape.w) as isize + x0;
-                            let xs = &p.input[(xrow * cin as isize) as usize + c0..(xrow * cin as isize) as usize + c1];
-                            let ws = &p.sections.weights[wbase + ky * row_len + c0..wbase + ky * row_len + c1];
-                            acc += dot_centered(xs, ws, zp);
+                            let v0 = p.sections.requant(oc).apply_with(a0, p.out_zp, lo, p.rounding);
+                            let v1 = p.sections.requant(oc + 1).apply_with(a1, p.out_zp, lo, p.rounding);
+                            *d0 = (*d0 as i8).max(v0) as u8;
+                            *d1 = (*d1 as i8).max(v1) as u8;
+                        } else if let [d0] = pair {
+                            let mut acc = p.sections.bias(oc);
+                            for ky in ky0..ky1 {
+                                acc += dot_centered(row(ky), weights(oc, ky), zp);
+                            }
+                            let v = p.sections.requant(oc).apply_with(acc, p.out_zp, lo, p.rounding);
+                            *d0 = (*d0 as i8).max(v) as u8;
                         }
-                        let v = p.sections.requant(oc).apply_with(acc, p.out_zp, lo, p.rounding);
-                        *d = (*d as i8).max(v) as u8;
+                        oc += 2;
                     }
                 }
             }

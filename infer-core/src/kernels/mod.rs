@@ -5,6 +5,8 @@
 pub mod concat;
 pub mod conv2d;
 pub mod dense;
+#[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
+mod dsp;
 pub mod maxpool;
 
 use crate::model::Shape;
@@ -121,6 +123,7 @@ pub struct ConcatParams<'a> {
 
 /// `Σ (x − zp) · w` over two equally long byte slices holding int8 values, written so that
 /// LLVM vectorizes it (i32 lanes; no bounds checks in the loop).
+#[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
 #[inline(always)]
 pub(crate) fn dot_centered(x: &[u8], w: &[u8], zp: i32) -> i32 {
     x.iter()
@@ -128,3 +131,14 @@ pub(crate) fn dot_centered(x: &[u8], w: &[u8], zp: i32) -> i32 {
         .map(|(&x, &w)| (x as i8 as i32 - zp) * (w as i8 as i32))
         .sum()
 }
+
+/// Two channels at once: `(Σ (x − zp) · w0, Σ (x − zp) · w1)`. On the DSP path the widening
+/// of `x` is shared by both channels.
+#[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
+#[inline(always)]
+pub(crate) fn dot2_centered(x: &[u8], w0: &[u8], w1: &[u8], zp: i32) -> (i32, i32) {
+    (dot_centered(x, w0, zp), dot_centered(x, w1, zp))
+}
+
+#[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
+pub(crate) use dsp::{dot_centered, dot2_centered};
