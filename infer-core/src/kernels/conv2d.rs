@@ -43,6 +43,14 @@ pub fn reference(p: &ConvParams, out: &mut [u8]) {
     }
 }
 
+/// Requantizes channel `oc`'s accumulator and folds it into the pooled output byte `d`
+/// (max with what the pool window produced so far).
+#[inline(always)]
+fn pool_into(p: &ConvParams, oc: usize, acc: i32, lo: i8, d: &mut u8) {
+    let v = p.sections.requant(oc).apply_with(acc, p.out_zp, lo, p.rounding);
+    *d = (*d as i8).max(v) as u8;
+}
+
 /// Largest patch (`k · k · cin`) gathered into a local buffer by [`fast`] (128 bytes of stack).
 pub const SMALL_PATCH: usize = 32;
 
@@ -98,15 +106,11 @@ fn small_patch(p: &ConvParams, out: &mut [u8]) {
                         match (pair, rows.next(), rows.next()) {
                             ([d0, d1], Some(w0), Some(w1)) => {
                                 let (a0, a1) = dot2_centered(patch, w0, w1, zp);
-                                let v0 = p.sections.requant(oc).apply_with(p.sections.bias(oc) + a0, p.out_zp, lo, p.rounding);
-                                let v1 = p.sections.requant(oc + 1).apply_with(p.sections.bias(oc + 1) + a1, p.out_zp, lo, p.rounding);
-                                *d0 = (*d0 as i8).max(v0) as u8;
-                                *d1 = (*d1 as i8).max(v1) as u8;
+                                pool_into(p, oc, p.sections.bias(oc) + a0, lo, d0);
+                                pool_into(p, oc + 1, p.sections.bias(oc + 1) + a1, lo, d1);
                             }
                             ([d0, ..], Some(w0), _) => {
-                                let acc = p.sections.bias(oc) + dot_centered(patch, w0, zp);
-                                let v = p.sections.requant(oc).apply_with(acc, p.out_zp, lo, p.rounding);
-                                *d0 = (*d0 as i8).max(v) as u8;
+                                pool_into(p, oc, p.sections.bias(oc) + dot_centered(patch, w0, zp), lo, d0);
                             }
                             _ => {}
                         }
@@ -140,8 +144,7 @@ fn row_spans(p: &ConvParams, out: &mut [u8]) {
                     if kx0 >= kx1 {
                         // Entirely in padding: every tap contributes 0.
                         for (oc, d) in dst.iter_mut().enumerate() {
-                            let v = p.sections.requant(oc).apply_with(p.sections.bias(oc), p.out_zp, lo, p.rounding);
-                            *d = (*d as i8).max(v) as u8;
+                            pool_into(p, oc, p.sections.bias(oc), lo, d);
                         }
                         continue;
                     }
@@ -168,17 +171,14 @@ fn row_spans(p: &ConvParams, out: &mut [u8]) {
                                 a0 += s0;
                                 a1 += s1;
                             }
-                            let v0 = p.sections.requant(oc).apply_with(a0, p.out_zp, lo, p.rounding);
-                            let v1 = p.sections.requant(oc + 1).apply_with(a1, p.out_zp, lo, p.rounding);
-                            *d0 = (*d0 as i8).max(v0) as u8;
-                            *d1 = (*d1 as i8).max(v1) as u8;
+                            pool_into(p, oc, a0, lo, d0);
+                            pool_into(p, oc + 1, a1, lo, d1);
                         } else if let [d0] = pair {
                             let mut acc = p.sections.bias(oc);
                             for ky in ky0..ky1 {
                                 acc += dot_centered(row(ky), weights(oc, ky), zp);
                             }
-                            let v = p.sections.requant(oc).apply_with(acc, p.out_zp, lo, p.rounding);
-                            *d0 = (*d0 as i8).max(v) as u8;
+                            pool_into(p, oc, acc, lo, d0);
                         }
                         oc += 2;
                     }
