@@ -21,8 +21,10 @@
 //! - Memory: the caller supplies the arena (`&mut [u8]` of [`Model::arena_len`] bytes). Besides
 //!   it, [`Model`] holds fixed-capacity tables (32 ops and 32 tensors: 5.4 KB on 64-bit hosts,
 //!   about 2.8 KB on 32-bit targets), which `Model::parse` builds on the stack and returns by
-//!   value; the kernels use a fixed, small stack (the convolution's small-patch path keeps a
-//!   32-byte patch). The firmware example measures a 10 KB stack high-water mark in total.
+//!   value. The kernels use a fixed stack: a convolution gathers its receptive field in a
+//!   1 KiB buffer (patches of at most [`kernels::PATCH_MAX`] bytes), and the `cortex-m-dsp`
+//!   path widens it (or a dense layer's input) into 2 KiB more. The firmware example measures
+//!   a 10 KB stack high-water mark in total.
 //! - One file per kernel under [`kernels`]; each has a scalar `reference` and a `fast` version
 //!   proptested against it.
 //! - Feature `cortex-m-dsp` (ARMv7E-M targets only) switches the dot products to SXTB16/SMLAD

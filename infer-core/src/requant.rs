@@ -44,6 +44,38 @@ impl Requant {
     /// `acc · m / 2^n` rounded to the nearest integer, ties by `rounding`, saturated to i32.
     #[inline(always)]
     pub fn scale_with(self, acc: i32, rounding: Rounding) -> i32 {
+        if self.n >= 32 { self.scale_hi(acc, rounding) } else { self.scale_wide(acc, rounding) }
+    }
+
+    /// The usual case `n ≥ 32` (multiplier below 1/2) in 32-bit pieces: with
+    /// `v = acc · m = hi · 2^32 + lo` and `s = n − 32`, the floor is `hi >> s` and the
+    /// remainder is `(hi mod 2^s) · 2^32 + lo`, compared with `2^(n−1)` word by word.
+    /// No 64-bit shift, which a 32-bit core would expand into a dozen instructions.
+    #[inline(always)]
+    fn scale_hi(self, acc: i32, rounding: Rounding) -> i32 {
+        let v = acc as i64 * self.m as i64;
+        let (hi, lo) = ((v >> 32) as i32, v as u32);
+        let s = self.n - 32; // 0..=30
+        let q = hi >> s; // |hi| < 2^30, so q fits and q + 1 cannot overflow
+        let tie_up = match rounding {
+            Rounding::HalfToEven => q & 1 == 1,
+            Rounding::HalfAwayFromZero => hi >= 0,
+        };
+        let up = if s == 0 {
+            // Remainder lo, half 2^31.
+            lo > 1 << 31 || (lo == 1 << 31 && tie_up)
+        } else {
+            // Remainder (rh, lo), half (2^(s−1), 0).
+            let rh = (hi as u32) & ((1u32 << s) - 1);
+            let hh = 1u32 << (s - 1);
+            rh > hh || (rh == hh && (lo > 0 || tie_up))
+        };
+        q + up as i32
+    }
+
+    /// Any `n` in 64-bit arithmetic.
+    #[inline(always)]
+    fn scale_wide(self, acc: i32, rounding: Rounding) -> i32 {
         let v = acc as i64 * self.m as i64;
         let half = 1i64 << (self.n - 1);
         // floor((v + bias) / 2^n) with bias = half − 1 + (1 if ties go up). For ties to even
@@ -193,6 +225,18 @@ mod tests {
             let rq = Requant { m, n };
             let want = reference(acc, rq).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
             prop_assert_eq!(rq.scale(acc), want);
+        }
+
+        #[test]
+        fn ties_away_matches_exact_reference(acc in any::<i32>(), m in M_MIN..=i32::MAX, n in N_MIN..=N_MAX) {
+            let rq = Requant { m, n };
+            let v = acc as i128 * m as i128;
+            let d = 1i128 << n;
+            let (q, r) = (v.div_euclid(d), v.rem_euclid(d));
+            // Ties go away from zero: up for v >= 0, down (keep the floor) for v < 0.
+            let q = if 2 * r > d || (2 * r == d && v >= 0) { q + 1 } else { q };
+            let want = (q as i64).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+            prop_assert_eq!(rq.scale_with(acc, Rounding::HalfAwayFromZero), want);
         }
 
         #[test]

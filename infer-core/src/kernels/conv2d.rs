@@ -1,6 +1,6 @@
 //! 2-D convolution, HWC input, OHWI weights, optional fused ReLU (lower clamp) and max pool.
 
-use super::{ConvParams, dot2_centered, dot_centered};
+use super::{ConvParams, PATCH_MAX, Widened, dot2_centered, dot_centered};
 use crate::requant::lower_clamp;
 
 /// Requantized, clamped conv output at pre-pool position `(oy, ox)`, channel `oc`:
@@ -25,7 +25,7 @@ fn conv_at(p: &ConvParams, oy: usize, ox: usize, oc: usize) -> i8 {
     p.sections.requant(oc).apply_with(acc, p.out_zp, lower_clamp(p.out_zp, p.relu), p.rounding)
 }
 
-/// Scalar reference: every output is the max over its pool window of [`conv_at`].
+/// Scalar reference: every output is the max over its pool window of `conv_at`.
 pub fn reference(p: &ConvParams, out: &mut [u8]) {
     let o = p.out_shape;
     for py in 0..o.h {
@@ -51,19 +51,18 @@ fn pool_into(p: &ConvParams, oc: usize, acc: i32, lo: i8, d: &mut u8) {
     *d = (*d as i8).max(v) as u8;
 }
 
-/// Largest patch (`k · k · cin`) gathered into a local buffer by [`fast`] (128 bytes of stack).
-pub const SMALL_PATCH: usize = 32;
 
 /// Fast version. The pool max is folded in as outputs are produced, so the pre-pool output is
 /// never stored.
 ///
-/// - Small patches (`k · k · cin ≤ 32`, e.g. a first layer on a 1-channel image): the centered
-///   patch `x − zp` (0 in padding) is gathered once per position, then each output channel is
-///   one short dot product with its contiguous weights.
-/// - Otherwise: per kernel row, one contiguous dot product over `kw · cin` values (the valid
-///   part of the row at borders), two output channels at a time.
+/// - Patches up to [`PATCH_MAX`] bytes (`k · k · cin`): the receptive field is gathered once
+///   per position (the zero point in padding, so that `x − zp = 0` there) and prepared once
+///   (widened on the Cortex-M DSP path), then every output channel, two at a time, is one dot
+///   product with its contiguous OHWI weights.
+/// - Larger patches: per kernel row, one contiguous dot product over `kw · cin` values (the
+///   valid part of the row at borders), two output channels at a time.
 pub fn fast(p: &ConvParams, out: &mut [u8]) {
-    if p.kernel * p.kernel * p.in_shape.c <= SMALL_PATCH {
+    if p.kernel * p.kernel * p.in_shape.c <= PATCH_MAX {
         small_patch(p, out);
     } else {
         row_spans(p, out);
@@ -78,7 +77,8 @@ fn small_patch(p: &ConvParams, out: &mut [u8]) {
     let lo = lower_clamp(p.out_zp, p.relu);
     let len = k * k * cin;
     // Raw input bytes of the patch; padding holds the zero point, so that x − zp = 0 there.
-    let mut patch = [p.in_zp as u8; SMALL_PATCH];
+    let mut patch = [p.in_zp as u8; PATCH_MAX];
+    let mut wide = Widened::new(zp);
     out.fill(i8::MIN as u8);
     for py in 0..o.h {
         for px in 0..o.w {
@@ -95,26 +95,25 @@ fn small_patch(p: &ConvParams, out: &mut [u8]) {
                                 patch[t..t + cin].fill(p.in_zp as u8);
                             } else {
                                 let src = (iy as usize * p.in_shape.w + ix as usize) * cin;
-                                patch[t..t + cin].copy_from_slice(&p.input[src..src + cin]);
+                                for (d, &v) in patch[t..t + cin].iter_mut().zip(&p.input[src..src + cin]) {
+                                    *d = v;
+                                }
                             }
                         }
                     }
-                    let patch = &patch[..len];
+                    let x = &patch[..len];
+                    wide.load(x);
                     let mut rows = p.sections.weights.chunks_exact(len);
-                    let mut oc = 0;
-                    for pair in dst.chunks_mut(2) {
+                    for (i, pair) in dst.chunks_mut(2).enumerate() {
                         match (pair, rows.next(), rows.next()) {
                             ([d0, d1], Some(w0), Some(w1)) => {
-                                let (a0, a1) = dot2_centered(patch, w0, w1, zp);
-                                pool_into(p, oc, p.sections.bias(oc) + a0, lo, d0);
-                                pool_into(p, oc + 1, p.sections.bias(oc + 1) + a1, lo, d1);
+                                let (a0, a1) = wide.dot2(x, w0, w1);
+                                pool_into(p, 2 * i, p.sections.bias(2 * i) + a0, lo, d0);
+                                pool_into(p, 2 * i + 1, p.sections.bias(2 * i + 1) + a1, lo, d1);
                             }
-                            ([d0, ..], Some(w0), _) => {
-                                pool_into(p, oc, p.sections.bias(oc) + dot_centered(patch, w0, zp), lo, d0);
-                            }
+                            ([d0, ..], Some(w0), _) => pool_into(p, 2 * i, p.sections.bias(2 * i) + wide.dot(x, w0), lo, d0),
                             _ => {}
                         }
-                        oc += 2;
                     }
                 }
             }

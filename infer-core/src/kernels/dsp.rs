@@ -104,3 +104,78 @@ pub(crate) fn dot_centered(x: &[u8], w: &[u8], zp: i32) -> i32 {
     }
     a
 }
+
+/// An input patch (≤ [`super::PATCH_MAX`] bytes) widened once into centered 16-bit pairs, in
+/// the lane order `SXTB16` gives the weights, then reused for every output channel
+/// (2 KiB of stack, zeroed once per kernel call and reloaded per patch).
+pub(crate) struct Widened {
+    pairs: [u32; super::PATCH_MAX / 2],
+    words: usize,
+    zp: i32,
+}
+
+impl Widened {
+    #[inline(always)]
+    pub(crate) fn new(zp: i32) -> Self {
+        Self { pairs: [0u32; super::PATCH_MAX / 2], words: 0, zp }
+    }
+
+    /// Widens `x` (its whole 4-byte words; the rest is handled by the dot products).
+    #[inline(always)]
+    pub(crate) fn load(&mut self, x: &[u8]) {
+        let z = (self.zp as u16 as u32) | ((self.zp as u16 as u32) << 16);
+        self.words = (x.len() / 4).min(super::PATCH_MAX / 4);
+        for (p, c) in self.pairs.chunks_exact_mut(2).zip(x[..4 * self.words].chunks_exact(4)) {
+            let v = word(c);
+            p[0] = ssub16(sxtb16(v), z);
+            p[1] = ssub16(sxtb16_ror8(v), z);
+        }
+    }
+
+    /// `Σ (x − zp) · w` for the loaded `x` and weights `w` as long as it.
+    #[inline(always)]
+    pub(crate) fn dot(&self, x: &[u8], w: &[u8]) -> i32 {
+        let mut a = 0i32;
+        for (pair, c) in self.pairs[..2 * self.words].chunks_exact(2).zip(w.chunks_exact(4)) {
+            let v = word(c);
+            a = smlad(pair[1], sxtb16_ror8(v), smlad(pair[0], sxtb16(v), a));
+        }
+        a + self.tail_dot(x, w)
+    }
+
+    /// Two weight rows at once: the pair loads are shared. Eight bytes per iteration (the loop
+    /// bookkeeping is paid once per 16 multiply-accumulates), then one word, then the tail.
+    #[inline(always)]
+    pub(crate) fn dot2(&self, x: &[u8], w0: &[u8], w1: &[u8]) -> (i32, i32) {
+        let (mut a0, mut a1) = (0i32, 0i32);
+        let dwords = self.words / 2;
+        let pairs = &self.pairs[..4 * dwords];
+        for ((p, c0), c1) in pairs.chunks_exact(4).zip(w0.chunks_exact(8)).zip(w1.chunks_exact(8)) {
+            let (v0, u0) = (word(&c0[..4]), word(&c0[4..]));
+            a0 = smlad(p[1], sxtb16_ror8(v0), smlad(p[0], sxtb16(v0), a0));
+            a0 = smlad(p[3], sxtb16_ror8(u0), smlad(p[2], sxtb16(u0), a0));
+            let (v1, u1) = (word(&c1[..4]), word(&c1[4..]));
+            a1 = smlad(p[1], sxtb16_ror8(v1), smlad(p[0], sxtb16(v1), a1));
+            a1 = smlad(p[3], sxtb16_ror8(u1), smlad(p[2], sxtb16(u1), a1));
+        }
+        if self.words % 2 == 1 {
+            let i = self.words - 1;
+            let (e, o) = (self.pairs[2 * i], self.pairs[2 * i + 1]);
+            let (v0, v1) = (word(&w0[4 * i..]), word(&w1[4 * i..]));
+            a0 = smlad(o, sxtb16_ror8(v0), smlad(e, sxtb16(v0), a0));
+            a1 = smlad(o, sxtb16_ror8(v1), smlad(e, sxtb16(v1), a1));
+        }
+        (a0 + self.tail_dot(x, w0), a1 + self.tail_dot(x, w1))
+    }
+
+    #[inline(always)]
+    fn tail_dot(&self, x: &[u8], w: &[u8]) -> i32 {
+        let body = 4 * self.words;
+        x.get(body..)
+            .unwrap_or(&[])
+            .iter()
+            .zip(w.get(body..).unwrap_or(&[]))
+            .map(|(&x, &w)| (x as i8 as i32 - self.zp) * (w as i8 as i32))
+            .sum()
+    }
+}

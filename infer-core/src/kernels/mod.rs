@@ -36,7 +36,8 @@ impl Sections<'_> {
         let b = &self.requant[8 * c..8 * c + 8];
         Requant {
             m: i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            n: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            // `Model::parse` checked n ≤ 62, so its three upper bytes are zero.
+            n: b[4] as u32,
         }
     }
 }
@@ -140,5 +141,36 @@ pub(crate) fn dot2_centered(x: &[u8], w0: &[u8], w1: &[u8], zp: i32) -> (i32, i3
     (dot_centered(x, w0, zp), dot_centered(x, w1, zp))
 }
 
+/// Largest input patch (bytes) a kernel gathers or widens on the stack: 1 KiB for the
+/// gathered bytes, and on the Cortex-M DSP path 2 KiB more for their widened form.
+pub const PATCH_MAX: usize = 1024;
+
+/// An input patch prepared once and dotted with many weight rows (portable: nothing to
+/// prepare).
+#[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
+pub(crate) struct Widened {
+    zp: i32,
+}
+
+#[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
+impl Widened {
+    #[inline(always)]
+    pub(crate) fn new(zp: i32) -> Self {
+        Self { zp }
+    }
+    #[inline(always)]
+    pub(crate) fn load(&mut self, _x: &[u8]) {}
+    /// `Σ (x − zp) · w`.
+    #[inline(always)]
+    pub(crate) fn dot(&self, x: &[u8], w: &[u8]) -> i32 {
+        dot_centered(x, w, self.zp)
+    }
+    /// Two weight rows at once.
+    #[inline(always)]
+    pub(crate) fn dot2(&self, x: &[u8], w0: &[u8], w1: &[u8]) -> (i32, i32) {
+        dot2_centered(x, w0, w1, self.zp)
+    }
+}
+
 #[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
-pub(crate) use dsp::{dot_centered, dot2_centered};
+pub(crate) use dsp::{Widened, dot_centered, dot2_centered};
