@@ -115,7 +115,7 @@ impl Manifest {
             }
             s.push('\n');
         }
-        s.push_str("\nRegenerate with `scripts/regenerate-models.sh`. Each entry's command, seed, dataset checksums and file sha256 are in `manifest.json`.\n");
+        s.push_str("\nRegenerate with `scripts/regenerate-models.sh`. Each entry's command, seed, dataset checksums and file sha256 are in `manifest.json`. A regeneration reproduces the .onnx, .int8.onnx and .ic8 files byte for byte; the .bpk files differ only in the random parameter ids burn stores.\n");
         s
     }
 }

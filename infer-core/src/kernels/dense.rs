@@ -1,6 +1,6 @@
 //! Fully connected layer: `y[c] = requant(bias[c] + Σ_k (x[k] − zp) · w[c][k])`.
 
-use super::{DenseParams, PATCH_MAX, Widened, dot2_centered, dot_centered};
+use super::{DenseParams, Widened};
 use crate::requant::lower_clamp;
 
 /// Scalar reference.
@@ -18,42 +18,27 @@ pub fn reference(p: &DenseParams, out: &mut [u8]) {
     }
 }
 
-/// Fast version: contiguous dot products, two output rows at a time. An input of at most
-/// [`super::PATCH_MAX`] bytes is prepared once (on the Cortex-M DSP path: widened to 16-bit
+/// Fast version: contiguous dot products, two output rows at a time. The input is prepared
+/// once (on the Cortex-M DSP path: its first [`super::PATCH_MAX`] bytes widened to 16-bit
 /// pairs) and shared by every row.
 pub fn fast(p: &DenseParams, out: &mut [u8]) {
     let n = p.input.len().max(1);
     let lo = lower_clamp(p.out_zp, p.relu);
-    let zp = p.in_zp as i32;
     let emit = |c: usize, acc: i32, y: &mut u8| {
         *y = p.sections.requant(c).apply_with(p.sections.bias(c) + acc, p.out_zp, lo, p.rounding) as u8;
     };
+    let mut wide = Widened::new(p.in_zp as i32);
+    wide.load(p.input);
     let mut rows = p.sections.weights.chunks_exact(n);
-    if p.input.len() <= PATCH_MAX {
-        let mut wide = Widened::new(zp);
-        wide.load(p.input);
-        for (i, pair) in out.chunks_mut(2).enumerate() {
-            match (pair, rows.next(), rows.next()) {
-                ([y0, y1], Some(w0), Some(w1)) => {
-                    let (a0, a1) = wide.dot2(p.input, w0, w1);
-                    emit(2 * i, a0, y0);
-                    emit(2 * i + 1, a1, y1);
-                }
-                ([y0, ..], Some(w0), _) => emit(2 * i, wide.dot(p.input, w0), y0),
-                _ => {}
+    for (i, pair) in out.chunks_mut(2).enumerate() {
+        match (pair, rows.next(), rows.next()) {
+            ([y0, y1], Some(w0), Some(w1)) => {
+                let (a0, a1) = wide.dot2(p.input, w0, w1);
+                emit(2 * i, a0, y0);
+                emit(2 * i + 1, a1, y1);
             }
-        }
-    } else {
-        for (i, pair) in out.chunks_mut(2).enumerate() {
-            match (pair, rows.next(), rows.next()) {
-                ([y0, y1], Some(w0), Some(w1)) => {
-                    let (a0, a1) = dot2_centered(p.input, w0, w1, zp);
-                    emit(2 * i, a0, y0);
-                    emit(2 * i + 1, a1, y1);
-                }
-                ([y0, ..], Some(w0), _) => emit(2 * i, dot_centered(p.input, w0, zp), y0),
-                _ => {}
-            }
+            ([y0, ..], Some(w0), _) => emit(2 * i, wide.dot(p.input, w0), y0),
+            _ => {}
         }
     }
 }

@@ -105,9 +105,10 @@ pub(crate) fn dot_centered(x: &[u8], w: &[u8], zp: i32) -> i32 {
     a
 }
 
-/// An input patch (≤ [`super::PATCH_MAX`] bytes) widened once into centered 16-bit pairs, in
-/// the lane order `SXTB16` gives the weights, then reused for every output channel
-/// (2 KiB of stack, zeroed once per kernel call and reloaded per patch).
+/// An input (its first [`super::PATCH_MAX`] bytes) widened once into centered 16-bit pairs, in
+/// the lane order `SXTB16` gives the weights, then reused for every output channel; bytes past
+/// the widened part go through [`dot2_centered`]. 2 KiB of stack, zeroed once per kernel call
+/// and reloaded per patch.
 pub(crate) struct Widened {
     pairs: [u32; super::PATCH_MAX / 2],
     words: usize,
@@ -140,7 +141,8 @@ impl Widened {
             let v = word(c);
             a = smlad(pair[1], sxtb16_ror8(v), smlad(pair[0], sxtb16(v), a));
         }
-        a + self.tail_dot(x, w)
+        let body = 4 * self.words;
+        a + dot_centered(tail(x, body), tail(w, body), self.zp)
     }
 
     /// Two weight rows at once: the pair loads are shared. Eight bytes per iteration (the loop
@@ -165,17 +167,14 @@ impl Widened {
             a0 = smlad(o, sxtb16_ror8(v0), smlad(e, sxtb16(v0), a0));
             a1 = smlad(o, sxtb16_ror8(v1), smlad(e, sxtb16(v1), a1));
         }
-        (a0 + self.tail_dot(x, w0), a1 + self.tail_dot(x, w1))
-    }
-
-    #[inline(always)]
-    fn tail_dot(&self, x: &[u8], w: &[u8]) -> i32 {
         let body = 4 * self.words;
-        x.get(body..)
-            .unwrap_or(&[])
-            .iter()
-            .zip(w.get(body..).unwrap_or(&[]))
-            .map(|(&x, &w)| (x as i8 as i32 - self.zp) * (w as i8 as i32))
-            .sum()
+        let (t0, t1) = dot2_centered(tail(x, body), tail(w0, body), tail(w1, body), self.zp);
+        (a0 + t0, a1 + t1)
     }
+}
+
+/// `v[at..]`, or empty.
+#[inline(always)]
+fn tail(v: &[u8], at: usize) -> &[u8] {
+    v.get(at..).unwrap_or(&[])
 }
