@@ -124,13 +124,24 @@ pub struct ConcatParams<'a> {
 
 /// `Σ (x − zp) · w` over two equally long byte slices holding int8 values, written so that
 /// LLVM vectorizes it (i32 lanes; no bounds checks in the loop).
+///
+/// `x − zp` and `w` both fit in i16, so the products are written as i16 × i16 → i32, the shape
+/// x86's `pmaddwd` (SSE2) implements.
 #[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
 #[inline(always)]
 pub(crate) fn dot_centered(x: &[u8], w: &[u8], zp: i32) -> i32 {
+    let zp = zp as i16;
     x.iter()
         .zip(w)
-        .map(|(&x, &w)| (x as i8 as i32 - zp) * (w as i8 as i32))
+        .map(|(&x, &w)| ((x as i8 as i16 - zp) as i32) * ((w as i8 as i16) as i32))
         .sum()
+}
+
+/// `Σ x · w` for an already centered i16 input.
+#[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
+#[inline(always)]
+fn dot_i16(x: &[i16], w: &[u8]) -> i32 {
+    x.iter().zip(w).map(|(&x, &w)| (x as i32) * ((w as i8 as i16) as i32)).sum()
 }
 
 /// Two channels at once: `(Σ (x − zp) · w0, Σ (x − zp) · w1)`. On the DSP path the widening
@@ -145,10 +156,12 @@ pub(crate) fn dot2_centered(x: &[u8], w0: &[u8], w1: &[u8], zp: i32) -> (i32, i3
 /// gathered bytes, and on the Cortex-M DSP path 2 KiB more for their widened form.
 pub const PATCH_MAX: usize = 1024;
 
-/// An input patch prepared once and dotted with many weight rows (portable: nothing to
-/// prepare).
+/// An input patch prepared once and dotted with many weight rows (portable: its first
+/// [`PATCH_MAX`] values centered into i16, 2 KiB of stack; the rest is centered on the fly).
 #[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
 pub(crate) struct Widened {
+    centered: [i16; PATCH_MAX],
+    len: usize,
     zp: i32,
 }
 
@@ -156,19 +169,26 @@ pub(crate) struct Widened {
 impl Widened {
     #[inline(always)]
     pub(crate) fn new(zp: i32) -> Self {
-        Self { zp }
+        Self { centered: [0; PATCH_MAX], len: 0, zp }
     }
     #[inline(always)]
-    pub(crate) fn load(&mut self, _x: &[u8]) {}
+    pub(crate) fn load(&mut self, x: &[u8]) {
+        self.len = x.len().min(PATCH_MAX);
+        let zp = self.zp as i16;
+        for (c, &v) in self.centered.iter_mut().zip(&x[..self.len]) {
+            *c = v as i8 as i16 - zp;
+        }
+    }
     /// `Σ (x − zp) · w`.
     #[inline(always)]
     pub(crate) fn dot(&self, x: &[u8], w: &[u8]) -> i32 {
-        dot_centered(x, w, self.zp)
+        let n = self.len.min(w.len());
+        dot_i16(&self.centered[..n], &w[..n]) + dot_centered(x.get(n..).unwrap_or(&[]), w.get(n..).unwrap_or(&[]), self.zp)
     }
     /// Two weight rows at once.
     #[inline(always)]
     pub(crate) fn dot2(&self, x: &[u8], w0: &[u8], w1: &[u8]) -> (i32, i32) {
-        dot2_centered(x, w0, w1, self.zp)
+        (self.dot(x, w0), self.dot(x, w1))
     }
 }
 

@@ -1,0 +1,81 @@
+//! Batch-1 latency per image of every engine on the committed MLP and CNN, same images, one
+//! criterion run: infer-core int8; ONNX Runtime f32 and int8 QDQ (one intra-op thread, all graph
+//! optimizations); tract f32 and int8 QDQ (batch fixed to 1, optimized). Then throughput over
+//! the 10,000 test images. `cargo run -p benches --release --bin summary` tabulates the results.
+
+use std::hint::black_box;
+
+use conformance::engines::{Ort, Tract};
+use criterion::{Criterion, criterion_group, criterion_main};
+use infer_core::Model;
+
+const LATENCY_IMAGES: usize = 256;
+
+fn latency(c: &mut Criterion) {
+    let images = benches::images(LATENCY_IMAGES).expect("dataset (FASHION_MNIST_DIR)");
+    for m in onnx_models::ALL {
+        let mut g = c.benchmark_group(format!("latency/{}", m.name));
+        let model = Model::parse(m.blob).expect("committed blob");
+        let mut arena = vec![0u8; model.arena_len()];
+        let mut i = 0;
+        g.bench_function("infer-core-int8", |b| {
+            b.iter(|| {
+                let img = &images[i * 784..(i + 1) * 784];
+                i = (i + 1) % LATENCY_IMAGES;
+                black_box(model.run(black_box(img), &mut arena).expect("run"))
+            })
+        });
+        for (name, bytes) in [("onnxruntime-f32", m.onnx), ("onnxruntime-int8", m.onnx_int8)] {
+            let mut ort = Ort::new(bytes).expect("ONNX Runtime (ORT_DYLIB_PATH or the venv from .ci/run)");
+            let mut i = 0;
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    let img = &images[i * 784..(i + 1) * 784];
+                    i = (i + 1) % LATENCY_IMAGES;
+                    black_box(ort.logits(black_box(img), 1).expect("run"))
+                })
+            });
+        }
+        for (name, bytes) in [("tract-f32", m.onnx), ("tract-int8", m.onnx_int8)] {
+            let tract = Tract::new(bytes, 1).expect("tract");
+            let mut i = 0;
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    let img = &images[i * 784..(i + 1) * 784];
+                    i = (i + 1) % LATENCY_IMAGES;
+                    black_box(tract.logits(black_box(img)).expect("run"))
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn throughput(c: &mut Criterion) {
+    let images = benches::images(10_000).expect("dataset (FASHION_MNIST_DIR)");
+    for m in onnx_models::ALL {
+        let mut g = c.benchmark_group(format!("throughput-10k/{}", m.name));
+        g.sample_size(10);
+        let model = Model::parse(m.blob).expect("committed blob");
+        let mut arena = vec![0u8; model.arena_len()];
+        g.bench_function("infer-core-int8", |b| {
+            b.iter(|| {
+                for img in images.chunks_exact(784) {
+                    black_box(model.run(img, &mut arena).expect("run"));
+                }
+            })
+        });
+        let mut ort = Ort::new(m.onnx).expect("ONNX Runtime");
+        g.bench_function("onnxruntime-f32 b256", |b| b.iter(|| black_box(ort.logits(&images, 256).expect("run"))));
+        let mut ort8 = Ort::new(m.onnx_int8).expect("ONNX Runtime");
+        g.bench_function("onnxruntime-int8 b256", |b| b.iter(|| black_box(ort8.logits(&images, 256).expect("run"))));
+        let tract = Tract::new(m.onnx, 256).expect("tract");
+        g.bench_function("tract-f32 b256", |b| b.iter(|| black_box(tract.logits(&images).expect("run"))));
+        let tract8 = Tract::new(m.onnx_int8, 256).expect("tract");
+        g.bench_function("tract-int8 b256", |b| b.iter(|| black_box(tract8.logits(&images).expect("run"))));
+        g.finish();
+    }
+}
+
+criterion_group!(benches, latency, throughput);
+criterion_main!(benches);

@@ -1,0 +1,93 @@
+//! Reads criterion's results (`$CARGO_TARGET_DIR/criterion` or `target/criterion`) and writes
+//! `benches/RESULTS.md`: median latency per engine, infer-core's ratio to ONNX Runtime f32 and
+//! tract f32, MACs per model and infer-core's share of this CPU's int8 roofline.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// int8 multiply-accumulates per second of one core on the AVX2 path (vpmaddubsw + vpmaddwd:
+/// 32 MAC per cycle on two 256-bit pipes) at 3.5 GHz, the machine class's figure.
+const INT8_PEAK_MACS_PER_S: f64 = 112e9;
+
+fn criterion_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"), PathBuf::from);
+    target.join("criterion")
+}
+
+/// (group, function) → median nanoseconds, from every `new/benchmark.json` + `new/estimates.json`.
+fn medians(dir: &Path) -> Result<BTreeMap<(String, String), f64>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.ends_with("new/benchmark.json") {
+                let b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p)?)?;
+                let est: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p.with_file_name("estimates.json"))?)?;
+                let median = est["median"]["point_estimate"].as_f64().unwrap_or(f64::NAN);
+                out.insert(
+                    (b["group_id"].as_str().unwrap_or("").to_string(), b["function_id"].as_str().unwrap_or("").to_string()),
+                    median,
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn main() -> Result<()> {
+    let dir = criterion_dir();
+    let m = medians(&dir).with_context(|| format!("no criterion results in {}: run `cargo bench -p benches` first", dir.display()))?;
+    let mut s = String::from("# Latency: infer-core vs ONNX Runtime vs tract\n\n");
+    let _ = writeln!(
+        s,
+        "`cargo bench -p benches` (one criterion run, same images, one thread), then\n`cargo run -p benches --release --bin summary`. Medians. CPU: {}.\n",
+        cpu_name()
+    );
+    for model in onnx_models::ALL {
+        let group = format!("latency/{}", model.name);
+        let get = |f: &str| m.get(&(group.clone(), f.to_string())).copied();
+        let _ = writeln!(s, "## {} ({} MACs)\n", model.name, model.macs);
+        let _ = writeln!(s, "| engine | batch-1 latency | per image over 10k |\n|---|---:|---:|");
+        for f in ["infer-core-int8", "onnxruntime-f32", "onnxruntime-int8", "tract-f32", "tract-int8"] {
+            let tp_name = if f == "infer-core-int8" { f.to_string() } else { format!("{f} b256") };
+            let tp = m.get(&(format!("throughput-10k/{}", model.name), tp_name)).map(|ns| ns / 10_000.0);
+            let _ = writeln!(
+                s,
+                "| {f} | {} | {} |",
+                get(f).map_or("-".into(), |ns| format!("{:.1} µs", ns / 1e3)),
+                tp.map_or("-".into(), |ns| format!("{:.1} µs", ns / 1e3))
+            );
+        }
+        if let (Some(ic), Some(ort), Some(tract)) = (get("infer-core-int8"), get("onnxruntime-f32"), get("tract-f32")) {
+            let share = model.macs as f64 / (ic * 1e-9) / INT8_PEAK_MACS_PER_S;
+            let _ = writeln!(
+                s,
+                "\ninfer-core / ONNX Runtime f32: **{:.2}x**; infer-core / tract f32: **{:.2}x**; infer-core reaches {:.1}% of the int8 roofline ({} MACs in {:.1} µs against {:.0} GMAC/s).\n",
+                ic / ort,
+                ic / tract,
+                100.0 * share,
+                model.macs,
+                ic / 1e3,
+                INT8_PEAK_MACS_PER_S / 1e9
+            );
+        }
+    }
+    s.push_str("Roofline: one core's int8 multiply-accumulate peak on the AVX2 path (vpmaddubsw + vpmaddwd, 32 MACs per cycle) at 3.5 GHz = 112 GMAC/s, the figure for this machine class (229 GMAC/s with AVX-512 VNNI).\n");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
+    std::fs::write(&out, &s)?;
+    println!("{s}\nwritten: {}", out.display());
+    Ok(())
+}
+
+fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -1,0 +1,7 @@
+//! Shared setup of the benchmarks: the images every engine sees.
+
+/// The first `n` test images (raw pixels, 784 bytes each).
+pub fn images(n: usize) -> anyhow::Result<Vec<u8>> {
+    let test = conformance::test_set()?;
+    Ok(test.pixels[..n.min(test.len()) * 784].to_vec())
+}
