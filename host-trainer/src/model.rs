@@ -177,20 +177,69 @@ pub enum Preset {
     #[value(name = "mlp-128-64")]
     #[serde(rename = "mlp-128-64")]
     Mlp128x64,
+    /// 784-128-10: the shallow net.
+    #[value(name = "mlp-128")]
+    #[serde(rename = "mlp-128")]
+    Mlp128,
+    /// 784-256-128-10 MLP with ReLU.
+    #[value(name = "mlp-256-128")]
+    #[serde(rename = "mlp-256-128")]
+    Mlp256x128,
+    /// 784-512-256-128-10 with dropout 0.3 after the first two hidden layers.
+    #[value(name = "mlp-512-256-128-dropout")]
+    #[serde(rename = "mlp-512-256-128-dropout")]
+    Mlp512x256x128Dropout,
+    /// 1024 + BatchNorm + Dropout 0.4, 512 + BatchNorm + Dropout 0.4, 256, 10 (batch norm
+    /// before each ReLU, so that it folds into the Dense for int8).
+    #[value(name = "mlp-improved")]
+    #[serde(rename = "mlp-improved")]
+    MlpImproved,
     /// Conv32-pool-Conv64-pool-Dense128-Dense10, ReLU, 3x3 valid convolutions.
     #[value(name = "cnn-baseline")]
     CnnBaseline,
+    /// One Conv 32 + pool, Dense 128, Dense 10.
+    #[value(name = "cnn-small")]
+    CnnSmall,
+    /// Two blocks of Conv-BN-ReLU-Conv-BN-ReLU-MaxPool (32, then 64 filters, 3x3 same), then
+    /// Dense 256 + BN + ReLU + Dropout 0.5, Dense 10.
+    #[value(name = "cnn-improved")]
+    CnnImproved,
+    /// Conv 64 - pool - Conv 128 - pool - Dense 256 - Dense 10.
+    #[value(name = "cnn-deep")]
+    CnnDeep,
+    /// About 120k parameters: Conv 32 - pool - Conv 64 - pool - Dense 64 - Dense 10.
+    #[value(name = "cnn-compact")]
+    CnnCompact,
 }
 
 impl Preset {
     /// All presets.
-    pub const ALL: [Preset; 2] = [Preset::Mlp128x64, Preset::CnnBaseline];
+    pub const ALL: [Preset; 10] = [
+        Preset::Mlp128x64,
+        Preset::Mlp128,
+        Preset::Mlp256x128,
+        Preset::Mlp512x256x128Dropout,
+        Preset::MlpImproved,
+        Preset::CnnBaseline,
+        Preset::CnnSmall,
+        Preset::CnnImproved,
+        Preset::CnnDeep,
+        Preset::CnnCompact,
+    ];
 
     /// The preset's CLI name.
     pub fn name(self) -> &'static str {
         match self {
             Self::Mlp128x64 => "mlp-128-64",
+            Self::Mlp128 => "mlp-128",
+            Self::Mlp256x128 => "mlp-256-128",
+            Self::Mlp512x256x128Dropout => "mlp-512-256-128-dropout",
+            Self::MlpImproved => "mlp-improved",
             Self::CnnBaseline => "cnn-baseline",
+            Self::CnnSmall => "cnn-small",
+            Self::CnnImproved => "cnn-improved",
+            Self::CnnDeep => "cnn-deep",
+            Self::CnnCompact => "cnn-compact",
         }
     }
 
@@ -203,28 +252,84 @@ impl Preset {
     pub fn layers(self) -> Vec<LayerSpec> {
         use LayerSpec::*;
         let conv3 = |out| Conv { out, kernel: 3, stride: 1, padding: Padding::Valid };
+        let same3 = |out| Conv { out, kernel: 3, stride: 1, padding: Padding::Same };
+        let dense = |out| Dense { out };
+        let pool = MaxPool { size: 2 };
+        // Dense (+ ReLU) hidden layers, then the 10 logits.
+        let mlp = |hidden: &[usize]| {
+            let mut v = vec![Flatten];
+            for &h in hidden {
+                v.extend([dense(h), Relu]);
+            }
+            v.push(dense(10));
+            v
+        };
         match self {
-            Self::Mlp128x64 => vec![Flatten, Dense { out: 128 }, Relu, Dense { out: 64 }, Relu, Dense { out: 10 }],
-            Self::CnnBaseline => vec![
-                conv3(32),
-                Relu,
-                MaxPool { size: 2 },
-                conv3(64),
-                Relu,
-                MaxPool { size: 2 },
+            Self::Mlp128x64 => mlp(&[128, 64]),
+            Self::Mlp128 => mlp(&[128]),
+            Self::Mlp256x128 => mlp(&[256, 128]),
+            Self::Mlp512x256x128Dropout => vec![
                 Flatten,
-                Dense { out: 128 },
+                dense(512),
                 Relu,
-                Dense { out: 10 },
+                Dropout { prob: 0.3 },
+                dense(256),
+                Relu,
+                Dropout { prob: 0.3 },
+                dense(128),
+                Relu,
+                dense(10),
             ],
+            Self::MlpImproved => vec![
+                Flatten,
+                dense(1024),
+                BatchNorm,
+                Relu,
+                Dropout { prob: 0.4 },
+                dense(512),
+                BatchNorm,
+                Relu,
+                Dropout { prob: 0.4 },
+                dense(256),
+                Relu,
+                dense(10),
+            ],
+            Self::CnnBaseline => vec![conv3(32), Relu, pool, conv3(64), Relu, pool, Flatten, dense(128), Relu, dense(10)],
+            Self::CnnSmall => vec![conv3(32), Relu, pool, Flatten, dense(128), Relu, dense(10)],
+            Self::CnnImproved => vec![
+                same3(32),
+                BatchNorm,
+                Relu,
+                same3(32),
+                BatchNorm,
+                Relu,
+                pool,
+                same3(64),
+                BatchNorm,
+                Relu,
+                same3(64),
+                BatchNorm,
+                Relu,
+                pool,
+                Flatten,
+                dense(256),
+                BatchNorm,
+                Relu,
+                Dropout { prob: 0.5 },
+                dense(10),
+            ],
+            Self::CnnDeep => vec![conv3(64), Relu, pool, conv3(128), Relu, pool, Flatten, dense(256), Relu, dense(10)],
+            Self::CnnCompact => vec![conv3(32), Relu, pool, conv3(64), Relu, pool, Flatten, dense(64), Relu, dense(10)],
         }
     }
 
-    /// Default number of epochs (the studies' settings).
+    /// Default number of epochs (the studies' settings for the seed models).
     pub fn default_epochs(self) -> usize {
         match self {
             Self::Mlp128x64 => 12,
-            Self::CnnBaseline => 10,
+            Self::Mlp128 | Self::Mlp256x128 | Self::Mlp512x256x128Dropout | Self::MlpImproved => 20,
+            Self::CnnBaseline | Self::CnnSmall | Self::CnnDeep | Self::CnnCompact => 10,
+            Self::CnnImproved => 15,
         }
     }
 
@@ -402,6 +507,16 @@ mod tests {
         assert_eq!(macs(&Preset::CnnBaseline.layers()).unwrap(), 2_631_040);
         let s = shapes(&Preset::CnnBaseline.layers()).unwrap();
         assert_eq!(s[7], Shape3::Flat(1600));
+        // The studies' other models, by hand.
+        assert_eq!(param_count(&Preset::Mlp128.layers()).unwrap(), 784 * 128 + 128 + 128 * 10 + 10);
+        assert_eq!(param_count(&Preset::Mlp256x128.layers()).unwrap(), 784 * 256 + 256 + 256 * 128 + 128 + 1290);
+        // conv 320, conv 18,496 (same as cnn-baseline), dense 1600·64 + 64, dense 650.
+        assert_eq!(param_count(&Preset::CnnCompact.layers()).unwrap(), 121_930);
+        // conv 640, conv 64·9·128 + 128, dense 3200·256 + 256, dense 2570.
+        assert_eq!(param_count(&Preset::CnnDeep.layers()).unwrap(), 896_522);
+        // Same padding keeps 28x28, so the improved CNN flattens 7·7·64.
+        let s = shapes(&Preset::CnnImproved.layers()).unwrap();
+        assert_eq!(s[15], Shape3::Flat(3136));
     }
 
     #[test]
@@ -411,7 +526,7 @@ mod tests {
             let net = Net::new(&p.layers(), &device).unwrap();
             let y = net.forward(Tensor::zeros([3, 1, 28, 28], &device));
             assert_eq!(y.dims(), [3, 10], "{p}");
-            // These presets have no batch norm, so burn's count equals ours.
+            // Both counts include batch norm's running mean and variance (as Keras reports them).
             assert_eq!(net.num_params(), param_count(&p.layers()).unwrap(), "{p}");
             assert_eq!(Preset::from_name(p.name()), Some(p));
         }
