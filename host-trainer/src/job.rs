@@ -82,6 +82,9 @@ pub fn report_run(data: &FashionMnist, run_dir: &Path, state: &RunState, checkpo
         plots::class_distribution(&[("train", &train), ("validation", val), ("test", &data.test)], p)
     })?;
     draw("mean_pixels.png", &|p| plots::mean_pixel_heatmap(&train, p))?;
+    if state.config.augment.is_active() {
+        draw("augmentation.png", &|p| plots::augmentation_samples(&train, &state.config.augment, state.config.seed, p))?;
+    }
     let r = RunReport::new(&name, state, &test, &data.files, pictures);
     report::write(run_dir, &r, state)?;
     Ok(RunOutcome {

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use host_trainer::backend::Backend;
 use host_trainer::data::FashionMnist;
+use host_trainer::data::augment::Augment;
 use host_trainer::evaluation::Checkpoint;
 use host_trainer::job;
 use host_trainer::model::Preset;
@@ -122,6 +123,22 @@ struct TrainArgs {
     /// Which checkpoint to evaluate at the end.
     #[arg(long, value_enum, default_value_t = Checkpoint::Best)]
     checkpoint: Checkpoint,
+    /// Augment training images as the studies did (flip, ±10°, ±10% zoom, ±2 px shift); the
+    /// flags below override single settings.
+    #[arg(long)]
+    augment: bool,
+    /// Random horizontal flips.
+    #[arg(long)]
+    flip: bool,
+    /// Random rotation range, degrees.
+    #[arg(long)]
+    rotate: Option<f32>,
+    /// Random zoom range (0.1 = ±10%).
+    #[arg(long)]
+    zoom: Option<f32>,
+    /// Random shift range, pixels.
+    #[arg(long)]
+    shift: Option<i32>,
 }
 
 fn main() -> Result<()> {
@@ -140,6 +157,15 @@ fn main() -> Result<()> {
                 val_size: a.val_size,
                 train_limit: a.train_limit,
                 backend: cli.device,
+                augment: {
+                    let base = if a.augment { Augment::STUDIES } else { Augment::default() };
+                    Augment {
+                        flip: base.flip || a.flip,
+                        rotate_deg: a.rotate.unwrap_or(base.rotate_deg),
+                        zoom: a.zoom.unwrap_or(base.zoom),
+                        shift: a.shift.unwrap_or(base.shift),
+                    }
+                },
             };
             let dir = a.run_dir.clone().unwrap_or_else(|| cli.runs_dir.join(a.preset.name()));
             let opts = TrainOptions { resume: a.resume, ..Default::default() };

@@ -304,3 +304,32 @@ fn inferno(v: f64) -> RGBColor {
     }
     RGBColor(252, 255, 164)
 }
+
+/// The first images of `split` (top row) and augmented versions of each (rows below).
+pub fn augmentation_samples(split: &Split, aug: &crate::data::augment::Augment, seed: u64, path: &Path) -> Result<()> {
+    use rand::SeedableRng;
+    let (cols, rows, scale) = (8usize, 4usize, 3i32);
+    let cell = SIDE as i32 * scale + 12;
+    let root = canvas(path, (cols as u32 * cell as u32 + 20, rows as u32 * cell as u32 + 60))?;
+    let e = err("augmentation");
+    root.draw(&Text::new(
+        "Training images (top row) and augmented versions (below)",
+        (10, 12),
+        (FONT, 16).into_font().style(FontStyle::Bold),
+    ))
+    .map_err(&e)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut out = vec![0u8; PIXELS];
+    for c in 0..cols.min(split.len()) {
+        for r in 0..rows {
+            let img = if r == 0 {
+                split.image(c)
+            } else {
+                crate::data::augment::transform(split.image(c), aug.draw(&mut rng), &mut out);
+                &out
+            };
+            draw_image(&root, img, 10 + c as i32 * cell, 44 + r as i32 * cell, scale)?;
+        }
+    }
+    root.present().map_err(e)
+}

@@ -84,6 +84,13 @@ pub fn markdown(r: &RunReport, state: &RunState) -> String {
     let _ = writeln!(s, "| backend | {} |", c.backend);
     let _ = writeln!(s, "| optimizer | Adam, lr {}, batch {} |", c.lr, c.batch_size);
     let _ = writeln!(s, "| seed | {} |", c.seed);
+    let a = c.augment;
+    let aug = if a.is_active() {
+        format!("flip {}, rotate ±{}°, zoom ±{}, shift ±{} px", a.flip, a.rotate_deg, a.zoom, a.shift)
+    } else {
+        "none".into()
+    };
+    let _ = writeln!(s, "| augmentation | {aug} |");
     let _ = writeln!(
         s,
         "| split | {} train / {} validation |",

@@ -25,6 +25,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
+use crate::data::augment::{Augment, transform};
+use crate::data::batcher::images_batch;
+use crate::data::idx::PIXELS;
 use crate::data::{Split, batch};
 use crate::model::{Net, Preset};
 
@@ -47,6 +50,9 @@ pub struct TrainConfig {
     pub train_limit: Option<usize>,
     /// Backend.
     pub backend: Backend,
+    /// On-the-fly augmentation of training images (off by default).
+    #[serde(default)]
+    pub augment: Augment,
 }
 
 impl TrainConfig {
@@ -61,6 +67,7 @@ impl TrainConfig {
             val_size: 6_000,
             train_limit: None,
             backend: Backend::Flex,
+            augment: Augment::default(),
         }
     }
 }
@@ -313,8 +320,12 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
         bar.set_prefix(format!("{} {}/{}", config.preset, epoch + 1, config.epochs));
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         let mut seen = 0usize;
-        for idx in order.chunks(config.batch_size.max(1)) {
-            let b = batch(train, idx, &device);
+        for (bi, idx) in order.chunks(config.batch_size.max(1)).enumerate() {
+            let b = if config.augment.is_active() {
+                augmented_batch(train, idx, &config.augment, config.seed, epoch, bi, &device)
+            } else {
+                batch(train, idx, &device)
+            };
             let logits = model.forward(b.images);
             let loss = loss_fn.forward(logits.clone(), b.targets.clone());
             let pred = logits.argmax(1).squeeze_dim::<1>(1);
@@ -367,6 +378,18 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
         ran += 1;
     }
     Ok(state)
+}
+
+/// The batch of `indices`, each image augmented with draws from a stream that depends only on
+/// (seed, epoch, batch), so that a resumed run sees the same images.
+fn augmented_batch(train: &Split, idx: &[usize], aug: &Augment, seed: u64, epoch: usize, bi: usize, device: &Device) -> crate::data::Batch {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_a09e_0000_0000);
+    rng.set_stream(((epoch as u64) << 32) | bi as u64);
+    let mut pixels = vec![0u8; idx.len() * PIXELS];
+    for (out, &i) in pixels.chunks_exact_mut(PIXELS).zip(idx) {
+        transform(train.image(i), aug.draw(&mut rng), out);
+    }
+    images_batch(&pixels, idx.iter().map(|&i| i64::from(train.labels[i])).collect(), device)
 }
 
 fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {

@@ -141,3 +141,28 @@ fn cli_trains_evaluates_and_summarises() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--data-dir points at") && err.contains("train-images-idx3-ubyte"), "{err}");
 }
+
+#[test]
+fn augmented_training_is_seeded_and_draws_its_picture() {
+    use host_trainer::data::augment::Augment;
+    let data = data();
+    let config = TrainConfig { train_limit: Some(600), augment: Augment::STUDIES, ..small(Preset::Mlp128x64, 2) };
+    let (train, val) = job::splits(&data, &config).unwrap();
+    let run = |c: &TrainConfig| {
+        let dir = tempfile::tempdir().unwrap();
+        training::train(c, &train, &val, dir.path(), QUIET).unwrap().history
+    };
+    let a = run(&config);
+    assert_eq!(a, run(&config).into_iter().map(|mut r| {
+        r.seconds = a[r.epoch - 1].seconds;
+        r
+    }).collect::<Vec<_>>());
+    let plain = run(&TrainConfig { augment: Augment::default(), ..config.clone() });
+    assert_ne!(a[1].val_loss, plain[1].val_loss, "augmentation changes what the model sees");
+    // The run's report shows the augmentation and draws original vs augmented samples.
+    let dir = tempfile::tempdir().unwrap();
+    job::train_and_report(&data, &TrainConfig { epochs: 1, ..config }, dir.path(), QUIET, Checkpoint::Best).unwrap();
+    assert!(dir.path().join("plots/augmentation.png").is_file());
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("| augmentation | flip true, rotate ±10°"), "{md}");
+}

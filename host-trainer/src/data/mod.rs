@@ -1,5 +1,6 @@
 //! Fashion-MNIST: IDX parsing, locating/downloading the files, splits and batches.
 
+pub mod augment;
 pub mod batcher;
 pub mod dataset;
 pub mod idx;
