@@ -10,6 +10,7 @@ pub mod export;
 pub mod job;
 pub mod metrics;
 pub mod model;
+pub mod optimizer;
 pub mod plots;
 pub mod quantize;
 pub mod report;

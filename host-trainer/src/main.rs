@@ -12,6 +12,7 @@ use host_trainer::data::augment::Augment;
 use host_trainer::evaluation::Checkpoint;
 use host_trainer::job;
 use host_trainer::model::Preset;
+use host_trainer::optimizer::{OptimizerKind, Schedule};
 use host_trainer::quantize::calibration::Method;
 use host_trainer::quantize::{QuantReport, QuantizeOptions};
 use host_trainer::training::{TrainConfig, TrainOptions};
@@ -139,6 +140,30 @@ struct TrainArgs {
     /// Random shift range, pixels.
     #[arg(long)]
     shift: Option<i32>,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+    optimizer: OptimizerKind,
+    /// L2 weight decay (decoupled for AdamW).
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Label smoothing (e.g. 0.1).
+    #[arg(long, default_value_t = 0.0)]
+    label_smoothing: f64,
+    /// Learning-rate schedule: constant, cosine, or plateau.
+    #[arg(long, default_value = "constant", value_parser = ["constant", "cosine", "plateau"])]
+    schedule: String,
+    /// Smallest learning rate of the cosine and plateau schedules.
+    #[arg(long, default_value_t = 1e-5)]
+    min_lr: f64,
+    /// Plateau schedule: multiply the rate by this factor...
+    #[arg(long, default_value_t = 0.5)]
+    plateau_factor: f64,
+    /// ...after this many epochs without a better validation loss.
+    #[arg(long, default_value_t = 2)]
+    plateau_patience: usize,
+    /// Stop after this many epochs without a better validation loss.
+    #[arg(long)]
+    early_stopping: Option<usize>,
 }
 
 fn main() -> Result<()> {
@@ -166,6 +191,15 @@ fn main() -> Result<()> {
                         shift: a.shift.unwrap_or(base.shift),
                     }
                 },
+                optimizer: a.optimizer,
+                weight_decay: a.weight_decay,
+                label_smoothing: a.label_smoothing,
+                schedule: match a.schedule.as_str() {
+                    "cosine" => Schedule::Cosine { min_lr: a.min_lr },
+                    "plateau" => Schedule::Plateau { factor: a.plateau_factor, patience: a.plateau_patience, min_lr: a.min_lr },
+                    _ => Schedule::Constant,
+                },
+                early_stopping: a.early_stopping,
             };
             let dir = a.run_dir.clone().unwrap_or_else(|| cli.runs_dir.join(a.preset.name()));
             let opts = TrainOptions { resume: a.resume, ..Default::default() };

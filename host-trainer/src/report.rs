@@ -82,7 +82,11 @@ pub fn markdown(r: &RunReport, state: &RunState) -> String {
     let _ = writeln!(s, "| epochs | {} |", r.epochs_trained);
     let _ = writeln!(s, "| training time | {:.1} s ({:.2} s/epoch) |", r.train_seconds, r.seconds_per_epoch);
     let _ = writeln!(s, "| backend | {} |", c.backend);
-    let _ = writeln!(s, "| optimizer | Adam, lr {}, batch {} |", c.lr, c.batch_size);
+    let _ = writeln!(
+        s,
+        "| optimizer | {:?}, lr {} ({:?}), batch {}, weight decay {}, label smoothing {}, early stopping {:?} |",
+        c.optimizer, c.lr, c.schedule, c.batch_size, c.weight_decay, c.label_smoothing, c.early_stopping
+    );
     let _ = writeln!(s, "| seed | {} |", c.seed);
     let a = c.augment;
     let aug = if a.is_active() {

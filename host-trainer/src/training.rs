@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -30,6 +30,7 @@ use crate::data::batcher::images_batch;
 use crate::data::idx::PIXELS;
 use crate::data::{Split, batch};
 use crate::model::{Net, Preset};
+use crate::optimizer::{self, OptimizerKind, Schedule};
 
 /// What a training run is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +54,22 @@ pub struct TrainConfig {
     /// On-the-fly augmentation of training images (off by default).
     #[serde(default)]
     pub augment: Augment,
+    /// Optimizer (Adam by default).
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
+    /// L2 weight decay (decoupled for AdamW); 0 = none.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Label smoothing of the cross-entropy; 0 = none.
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// Learning-rate schedule.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Stop after this many epochs without a better validation loss (the best checkpoint is
+    /// what gets evaluated); `None` = train all epochs.
+    #[serde(default)]
+    pub early_stopping: Option<usize>,
 }
 
 impl TrainConfig {
@@ -68,6 +85,11 @@ impl TrainConfig {
             train_limit: None,
             backend: Backend::Flex,
             augment: Augment::default(),
+            optimizer: OptimizerKind::Adam,
+            weight_decay: 0.0,
+            label_smoothing: 0.0,
+            schedule: Schedule::Constant,
+            early_stopping: None,
         }
     }
 }
@@ -100,6 +122,9 @@ pub struct RunState {
     pub history: Vec<EpochRecord>,
     /// Epoch (1-based) of the best validation loss so far.
     pub best_epoch: usize,
+    /// Learning rate in force (schedules that react to the history keep it here).
+    #[serde(default)]
+    pub lr: Option<f64>,
 }
 
 impl RunState {
@@ -269,7 +294,7 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
     let base = config.backend.device()?;
     let device = base.clone().autodiff();
 
-    let mut optim = AdamConfig::new().init();
+    let mut optim = optimizer::build(config.optimizer, config.weight_decay);
     let (mut model, mut state) = if opts.resume && paths.state().exists() {
         let state = read_state(&paths)?;
         if state.config != *config {
@@ -300,12 +325,14 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
             config: config.clone(),
             history: Vec::new(),
             best_epoch: 0,
+            lr: None,
         };
         (model, state)
     };
     write_atomic(&paths.config(), serde_json::to_string_pretty(config)?.as_bytes())?;
 
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let smoothing = (config.label_smoothing > 0.0).then_some(config.label_smoothing as f32);
+    let loss_fn = CrossEntropyLossConfig::new().with_smoothing(smoothing).init(&device);
     let n = train.len();
     let steps = n.div_ceil(config.batch_size.max(1));
     let mut ran = 0;
@@ -313,6 +340,18 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
         if opts.stop_after.is_some_and(|s| ran >= s) {
             break;
         }
+        let since_best = if state.best_epoch == 0 { 0 } else { state.history.len() - state.best_epoch };
+        if let Some(patience) = config.early_stopping
+            && state.best_epoch > 0
+            && since_best >= patience
+        {
+            if !opts.quiet {
+                eprintln!("early stopping: no better validation loss for {since_best} epochs (best: epoch {})", state.best_epoch);
+            }
+            break;
+        }
+        let lr = config.schedule.lr(config.lr, epoch, config.epochs, state.lr.unwrap_or(config.lr), since_best);
+        state.lr = Some(lr);
         let started = Instant::now();
         device.seed(config.seed.wrapping_add(epoch as u64 + 1));
         let order = epoch_order(n, config.seed, epoch);
@@ -332,7 +371,7 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
             let hits: i64 = pred.equal(b.targets).int().sum().into_scalar();
             let loss_value: f32 = loss.clone().into_scalar();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(config.lr, model, grads);
+            model = optim.step(lr, model, grads);
             loss_sum += f64::from(loss_value) * idx.len() as f64;
             correct += hits as usize;
             seen += idx.len();
@@ -346,7 +385,7 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
             train_acc: correct as f64 / seen.max(1) as f64,
             val_loss: eval.loss,
             val_acc: eval.accuracy,
-            lr: config.lr,
+            lr,
             seconds: started.elapsed().as_secs_f64(),
         };
         bar.finish_and_clear();

@@ -166,3 +166,50 @@ fn augmented_training_is_seeded_and_draws_its_picture() {
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(md.contains("| augmentation | flip true, rotate ±10°"), "{md}");
 }
+
+#[test]
+fn schedules_optimizers_and_early_stopping_resume_exactly() {
+    use host_trainer::optimizer::{OptimizerKind, Schedule};
+    let data = data();
+    for (optimizer, schedule) in [
+        (OptimizerKind::Sgd, Schedule::Plateau { factor: 0.5, patience: 1, min_lr: 1e-4 }),
+        (OptimizerKind::AdamW, Schedule::Cosine { min_lr: 0.0 }),
+        (OptimizerKind::RmsProp, Schedule::Constant),
+    ] {
+        let config = TrainConfig {
+            train_limit: Some(500),
+            optimizer,
+            schedule,
+            weight_decay: 1e-4,
+            label_smoothing: 0.1,
+            early_stopping: Some(2),
+            lr: if optimizer == OptimizerKind::Sgd { 0.05 } else { 1e-3 },
+            ..small(Preset::Mlp128x64, 5)
+        };
+        let (train, val) = job::splits(&data, &config).unwrap();
+        let whole = tempfile::tempdir().unwrap();
+        let a = training::train(&config, &train, &val, whole.path(), QUIET).unwrap();
+        let parts = tempfile::tempdir().unwrap();
+        training::train(&config, &train, &val, parts.path(), TrainOptions { stop_after: Some(1), ..QUIET }).unwrap();
+        let b = training::train(&config, &train, &val, parts.path(), TrainOptions { resume: true, ..QUIET }).unwrap();
+        let key = |h: &[training::EpochRecord]| h.iter().map(|r| (r.epoch, r.train_loss, r.val_loss, r.lr)).collect::<Vec<_>>();
+        assert_eq!(key(&a.history), key(&b.history), "{optimizer:?}");
+        // Replay the schedule from the history: every recorded rate follows the rule.
+        let (mut current, mut best, mut best_loss) = (config.lr, 0usize, f64::INFINITY);
+        for (e, r) in a.history.iter().enumerate() {
+            let since_best = if best == 0 { 0 } else { e - best };
+            let want = schedule.lr(config.lr, e, config.epochs, current, since_best);
+            assert_eq!(r.lr, want, "{optimizer:?} epoch {}", r.epoch);
+            current = want;
+            if r.val_loss < best_loss {
+                best_loss = r.val_loss;
+                best = r.epoch;
+            }
+        }
+        // Early stopping: a run that ended before its last epoch had 2 epochs without a better
+        // validation loss.
+        if a.history.len() < config.epochs {
+            assert!(a.history.len() - a.best_epoch >= 2, "{optimizer:?}");
+        }
+    }
+}
