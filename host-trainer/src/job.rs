@@ -215,3 +215,67 @@ pub fn firmware_data(test: &Split, per_class: usize, out: &Path) -> Result<Vec<u
     training::write_atomic(&out.join("indices.txt"), text.as_bytes())?;
     Ok(picked)
 }
+
+/// What a committee scored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CommitteeResult {
+    /// Member run directories.
+    pub members: Vec<String>,
+    /// Member test accuracies.
+    pub member_accuracy: Vec<f64>,
+    /// Member weights.
+    pub weights: Vec<f64>,
+    /// How the weights were chosen.
+    pub weighting: crate::committee::Weighting,
+    /// Committee test accuracy.
+    pub accuracy: f64,
+    /// Classification report of the committee.
+    pub report: crate::metrics::ClassificationReport,
+    /// Confusion matrix of the committee.
+    pub confusion: crate::metrics::Confusion,
+}
+
+/// Evaluates each run's best checkpoint on the test set and combines their probabilities;
+/// writes `committee.md` and `committee.json` into `out`.
+pub fn committee(data: &FashionMnist, runs: &[PathBuf], weighting: crate::committee::Weighting, out: &Path) -> Result<CommitteeResult> {
+    use crate::committee::{Weighting, combine, predictions, softmax_rows};
+    if runs.is_empty() {
+        anyhow::bail!("a committee needs at least one run directory");
+    }
+    let (mut probs, mut weights, mut member_accuracy) = (Vec::new(), Vec::new(), Vec::new());
+    for dir in runs {
+        let state = training::read_state(&RunPaths::new(dir))?;
+        let test = evaluate_run(dir, &state, Checkpoint::Best, &data.test)?;
+        let val_acc = state.best().map_or(0.0, |r| r.val_acc);
+        probs.push(softmax_rows(&test.logits));
+        weights.push(match weighting {
+            Weighting::Mean => 1.0,
+            Weighting::ValAccuracy => val_acc,
+        });
+        member_accuracy.push(test.accuracy);
+    }
+    let preds = predictions(&combine(&probs, &weights));
+    let confusion = crate::metrics::Confusion::new(&data.test.labels, &preds);
+    let r = CommitteeResult {
+        members: runs.iter().map(|p| p.display().to_string()).collect(),
+        member_accuracy,
+        weights,
+        weighting,
+        accuracy: confusion.accuracy(),
+        report: confusion.report(),
+        confusion,
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut md = format!("# Committee ({:?})\n\n| member | weight | test accuracy |\n|---|---:|---:|\n", weighting);
+    for ((m, w), a) in r.members.iter().zip(&r.weights).zip(&r.member_accuracy) {
+        md.push_str(&format!("| {m} | {w:.4} | {:.2}% |\n", 100.0 * a));
+    }
+    md.push_str(&format!(
+        "\nCommittee test accuracy: **{:.2}%**, macro F1 {:.4}.\n",
+        100.0 * r.accuracy,
+        r.report.macro_avg.f1
+    ));
+    training::write_atomic(&out.join("committee.md"), md.as_bytes())?;
+    training::write_atomic(&out.join("committee.json"), serde_json::to_string_pretty(&r)?.as_bytes())?;
+    Ok(r)
+}

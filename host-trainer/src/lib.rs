@@ -4,6 +4,7 @@
 //! test-set evaluation ([`evaluation`]) → reports and pictures ([`report`], [`plots`]).
 
 pub mod backend;
+pub mod committee;
 pub mod data;
 pub mod evaluation;
 pub mod export;

@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use host_trainer::backend::Backend;
+use host_trainer::committee::Weighting;
 use host_trainer::data::FashionMnist;
 use host_trainer::data::augment::Augment;
 use host_trainer::evaluation::Checkpoint;
@@ -85,6 +86,18 @@ enum Command {
         /// Images per class.
         #[arg(long, default_value_t = 26)]
         per_class: usize,
+    },
+    /// Combine trained runs into a committee (averaged class probabilities) and evaluate it.
+    Committee {
+        /// Member run directories.
+        #[arg(long = "run-dir", required = true)]
+        run_dirs: Vec<PathBuf>,
+        /// Equal weights, or weights proportional to validation accuracy.
+        #[arg(long, value_enum, default_value_t = Weighting::Mean)]
+        weighting: Weighting,
+        /// Where committee.md / committee.json go.
+        #[arg(long, default_value = "runs/committee")]
+        out: PathBuf,
     },
     /// Summarise every reported run under --runs-dir into summary.md / summary.json.
     Report,
@@ -228,6 +241,18 @@ fn main() -> Result<()> {
             let data = FashionMnist::load(cli.data_dir.as_deref())?;
             let picked = job::firmware_data(&data.test, per_class, out)?;
             println!("wrote {} test images ({per_class} per class) to {}", picked.len(), out.display());
+        }
+        Some(Command::Committee { ref run_dirs, weighting, ref out }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let r = job::committee(&data, run_dirs, weighting, out)?;
+            println!(
+                "committee of {} ({:?}): test accuracy {:.2}% (members {:?}) -> {}",
+                r.members.len(),
+                weighting,
+                100.0 * r.accuracy,
+                r.member_accuracy.iter().map(|a| format!("{:.2}%", 100.0 * a)).collect::<Vec<_>>(),
+                out.join("committee.md").display()
+            );
         }
         Some(Command::Report) => {
             println!("{}", job::summarize(&cli.runs_dir)?);

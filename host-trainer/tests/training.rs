@@ -213,3 +213,26 @@ fn schedules_optimizers_and_early_stopping_resume_exactly() {
         }
     }
 }
+
+#[test]
+fn committee_of_one_is_its_member_and_two_members_report() {
+    use host_trainer::committee::Weighting;
+    let data = data();
+    let dirs: Vec<_> = [1u64, 2].iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut accs = Vec::new();
+    for (dir, seed) in dirs.iter().zip([1u64, 2]) {
+        let config = TrainConfig { seed, train_limit: Some(1000), ..small(Preset::Mlp128x64, 1) };
+        let out = job::train_and_report(&data, &config, dir.path(), QUIET, Checkpoint::Best).unwrap();
+        accs.push(out.test.accuracy);
+    }
+    let out = tempfile::tempdir().unwrap();
+    let one = job::committee(&data, &[dirs[0].path().to_path_buf()], Weighting::Mean, out.path()).unwrap();
+    assert_eq!(one.accuracy, accs[0], "a committee of one predicts what its member predicts");
+    let paths: Vec<_> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
+    let two = job::committee(&data, &paths, Weighting::ValAccuracy, out.path()).unwrap();
+    assert_eq!(two.member_accuracy, accs);
+    assert!(two.weights.iter().all(|&w| w > 0.5 && w <= 1.0), "{:?}", two.weights);
+    assert_eq!(two.confusion.total(), 10_000);
+    assert!(out.path().join("committee.md").is_file() && out.path().join("committee.json").is_file());
+    assert!(job::committee(&data, &[], Weighting::Mean, out.path()).is_err());
+}
