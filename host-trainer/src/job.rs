@@ -132,6 +132,7 @@ pub fn summarize(runs: &Path) -> Result<String> {
     let md = report::summary_markdown(&rows);
     training::write_atomic(&runs.join("summary.md"), md.as_bytes())?;
     training::write_atomic(&runs.join("summary.json"), serde_json::to_string_pretty(&rows)?.as_bytes())?;
+    crate::plots::comparison_bars(&rows, &runs.join("comparison.png"))?;
     Ok(md)
 }
 

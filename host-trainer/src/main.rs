@@ -99,10 +99,122 @@ enum Command {
         #[arg(long, default_value = "runs/committee")]
         out: PathBuf,
     },
-    /// Summarise every reported run under --runs-dir into summary.md / summary.json.
+    /// Summarise every reported run under --runs-dir into summary.md / summary.json and a bar
+    /// chart of test accuracy (comparison.png).
     Report,
+    /// Grid search over learning rate × batch size (× dropout) with short trials, ranked by
+    /// validation accuracy (grid.md / grid.json); prints the best as a ready train command.
+    Grid {
+        /// Architecture.
+        #[arg(long, value_enum)]
+        preset: Preset,
+        /// Learning rates, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "0.003,0.001,0.0003")]
+        lr: Vec<f64>,
+        /// Batch sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "64,128,256")]
+        batch_size: Vec<usize>,
+        /// Dropout probabilities, comma-separated (default: the preset's own only).
+        #[arg(long, value_delimiter = ',')]
+        dropout: Vec<f64>,
+        /// Epochs per trial.
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        /// Train each trial on only the first N training images.
+        #[arg(long)]
+        train_limit: Option<usize>,
+        /// Seed (the same for every trial).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Where the trials go (default: <runs-dir>/grid/<preset>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Train a class-conditional WGAN-GP that draws new images (no action: train or resume),
+    /// then draw samples from it or measure their quality.
+    Gan(GanArgs),
     /// Show where the dataset is, its checksums and class counts.
     Data,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+struct GanArgs {
+    #[command(subcommand)]
+    action: Option<GanAction>,
+    #[command(flatten)]
+    train: GanTrainArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct GanTrainArgs {
+    /// Epochs (critic passes over the training images).
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Critic steps per generator step.
+    #[arg(long, default_value_t = 5)]
+    n_critic: usize,
+    /// Adam learning rate (β = 0, 0.9).
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Channels of the 7x7 feature maps (the 14x14 ones have half).
+    #[arg(long, default_value_t = 64)]
+    width: usize,
+    /// Train on only the first N training images.
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Run directory.
+    #[arg(long, default_value = "runs/gan")]
+    run_dir: PathBuf,
+    /// Continue an interrupted run.
+    #[arg(long)]
+    resume: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum GanAction {
+    /// Draw new images from a trained generator into a PNG grid.
+    Sample {
+        /// The GAN run.
+        #[arg(long, default_value = "runs/gan")]
+        run_dir: PathBuf,
+        /// How many images.
+        #[arg(long, default_value_t = 64)]
+        n: usize,
+        /// Only this class (0-9 or a name such as "sneaker"); default: all classes in turn.
+        #[arg(long)]
+        class: Option<String>,
+        /// Noise seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output PNG (default: <run-dir>/sample.png).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Score generated images with a trained classifier: Fréchet distance to the test set in
+    /// its penultimate-layer features, share classified confidently, class histogram; next to
+    /// uniform noise and real training images.
+    Quality {
+        /// The GAN run.
+        #[arg(long, default_value = "runs/gan")]
+        run_dir: PathBuf,
+        /// The classifier whose features are used: a run directory, or a `<preset>.bpk`
+        /// weights file (default: the committed CNN).
+        #[arg(long, default_value = "onnx-models/artifacts/cnn-baseline.bpk")]
+        classifier: PathBuf,
+        /// Images per class (10x this many in each set).
+        #[arg(long, default_value_t = 1000)]
+        per_class: usize,
+        /// Seed of the noise and of the uniform-noise images.
+        #[arg(long, default_value_t = 2)]
+        seed: u64,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -177,6 +289,9 @@ struct TrainArgs {
     /// Stop after this many epochs without a better validation loss.
     #[arg(long)]
     early_stopping: Option<usize>,
+    /// Replace the preset's dropout probabilities with this one.
+    #[arg(long)]
+    dropout: Option<f64>,
 }
 
 fn main() -> Result<()> {
@@ -213,6 +328,7 @@ fn main() -> Result<()> {
                     _ => Schedule::Constant,
                 },
                 early_stopping: a.early_stopping,
+                dropout: a.dropout,
             };
             let dir = a.run_dir.clone().unwrap_or_else(|| cli.runs_dir.join(a.preset.name()));
             let opts = TrainOptions { resume: a.resume, ..Default::default() };
@@ -258,6 +374,20 @@ fn main() -> Result<()> {
             println!("{}", job::summarize(&cli.runs_dir)?);
             println!("written: {}", cli.runs_dir.join("summary.md").display());
         }
+        Some(Command::Gan(ref g)) => gan(&cli, g)?,
+        Some(Command::Grid { preset, ref lr, ref batch_size, ref dropout, epochs, train_limit, seed, ref out }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let spec = host_trainer::grid::GridSpec {
+                base: TrainConfig { epochs, train_limit, seed, backend: cli.device, ..TrainConfig::for_preset(preset) },
+                lrs: lr.clone(),
+                batch_sizes: batch_size.clone(),
+                dropouts: if dropout.is_empty() { vec![None] } else { dropout.iter().map(|&d| Some(d)).collect() },
+            };
+            let out = out.clone().unwrap_or_else(|| cli.runs_dir.join("grid").join(preset.name()));
+            let trials = host_trainer::grid::run(&data, &spec, &out, false)?;
+            println!("{}", host_trainer::grid::markdown(&trials, &spec.base));
+            println!("written: {}", out.join("grid.md").display());
+        }
         Some(Command::Data) => {
             let data = FashionMnist::load(cli.data_dir.as_deref())?;
             println!("dataset: {} (found via {})", data.located.dir.display(), data.located.origin);
@@ -269,6 +399,47 @@ fn main() -> Result<()> {
         }
     }
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn gan(cli: &Cli, g: &GanArgs) -> Result<()> {
+    use host_trainer::gan::{model::Widths, report, training};
+    match &g.action {
+        None => {
+            let a = &g.train;
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let config = training::GanConfig {
+                epochs: a.epochs,
+                batch_size: a.batch_size,
+                n_critic: a.n_critic,
+                lr: a.lr,
+                seed: a.seed,
+                widths: Widths { base: a.width },
+                train_limit: a.train_limit,
+                backend: cli.device,
+            };
+            let train = a.train_limit.map_or_else(|| data.train.clone(), |n| data.train.take(n));
+            let opts = training::GanOptions { resume: a.resume, ..Default::default() };
+            let state = training::train(&config, &train, &a.run_dir, opts)?;
+            println!(
+                "WGAN-GP: {} epochs in {:.0} s -> {}",
+                state.history.len(),
+                state.history.iter().map(|e| e.seconds).sum::<f64>(),
+                a.run_dir.join("samples").display()
+            );
+        }
+        Some(GanAction::Sample { run_dir, n, class, seed, out }) => {
+            let class = class.as_deref().map(report::parse_class).transpose()?;
+            let out = out.clone().unwrap_or_else(|| run_dir.join("sample.png"));
+            report::sample(run_dir, *n, class, *seed, &out)?;
+            println!("wrote {n} samples to {}", out.display());
+        }
+        Some(GanAction::Quality { run_dir, classifier, per_class, seed }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let r = report::quality(&data, run_dir, classifier, *per_class, *seed)?;
+            println!("{}", report::markdown(&r));
+        }
+    }
     Ok(())
 }
 

@@ -210,11 +210,21 @@ pub enum Preset {
     /// About 120k parameters: Conv 32 - pool - Conv 64 - pool - Dense 64 - Dense 10.
     #[value(name = "cnn-compact")]
     CnnCompact,
+    /// Our microcontroller design (243k parameters, 7.6M MACs, largest activation pair 31.4 KB
+    /// as int8): three Conv-BN-ReLU-MaxPool blocks of 32, 64, 128 filters (3x3 same), then
+    /// Dense 128 + BN + ReLU + Dropout 0.3, Dense 10. See [`EDGE_BUDGET`].
+    #[value(name = "cnn-edge")]
+    #[serde(rename = "cnn-edge")]
+    CnnEdge,
 }
+
+/// The limits `cnn-edge` is designed within: parameters (batch-norm statistics included) and
+/// bytes of the largest pair of consecutive int8 activations (see [`largest_activation_pair`]).
+pub const EDGE_BUDGET: (usize, usize) = (256_000, 64 * 1024);
 
 impl Preset {
     /// All presets.
-    pub const ALL: [Preset; 10] = [
+    pub const ALL: [Preset; 11] = [
         Preset::Mlp128x64,
         Preset::Mlp128,
         Preset::Mlp256x128,
@@ -225,6 +235,7 @@ impl Preset {
         Preset::CnnImproved,
         Preset::CnnDeep,
         Preset::CnnCompact,
+        Preset::CnnEdge,
     ];
 
     /// The preset's CLI name.
@@ -240,6 +251,7 @@ impl Preset {
             Self::CnnImproved => "cnn-improved",
             Self::CnnDeep => "cnn-deep",
             Self::CnnCompact => "cnn-compact",
+            Self::CnnEdge => "cnn-edge",
         }
     }
 
@@ -320,6 +332,31 @@ impl Preset {
             ],
             Self::CnnDeep => vec![conv3(64), Relu, pool, conv3(128), Relu, pool, Flatten, dense(256), Relu, dense(10)],
             Self::CnnCompact => vec![conv3(32), Relu, pool, conv3(64), Relu, pool, Flatten, dense(64), Relu, dense(10)],
+            // Why this shape: every block halves the image and doubles the filters, so each costs
+            // about the same (~3.6M MACs from the second on) and the flattened 3x3x128 keeps the
+            // dense layer at 147k weights, most of the budget. One convolution per resolution
+            // (instead of the improved net's two) trades a little accuracy for a third of the
+            // MACs, which is what a Cortex-M pays for; batch norm folds into the convolutions.
+            Self::CnnEdge => vec![
+                same3(32),
+                BatchNorm,
+                Relu,
+                pool,
+                same3(64),
+                BatchNorm,
+                Relu,
+                pool,
+                same3(128),
+                BatchNorm,
+                Relu,
+                pool,
+                Flatten,
+                dense(128),
+                BatchNorm,
+                Relu,
+                Dropout { prob: 0.3 },
+                dense(10),
+            ],
         }
     }
 
@@ -330,6 +367,7 @@ impl Preset {
             Self::Mlp128 | Self::Mlp256x128 | Self::Mlp512x256x128Dropout | Self::MlpImproved => 20,
             Self::CnnBaseline | Self::CnnSmall | Self::CnnDeep | Self::CnnCompact => 10,
             Self::CnnImproved => 15,
+            Self::CnnEdge => 30,
         }
     }
 
@@ -410,6 +448,22 @@ impl Net {
     }
 }
 
+impl Net {
+    /// The activations that feed the last Dense layer: the classifier's feature space
+    /// (penultimate layer), `[N, F]`.
+    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        let last = self.layers.iter().rposition(|l| matches!(l, Layer::Dense(_))).unwrap_or(self.layers.len());
+        let mut x = Act::Image(images);
+        for layer in &self.layers[..last] {
+            x = layer.forward(x);
+        }
+        match x {
+            Act::Flat(t) => t,
+            Act::Image(t) => t.flatten(1, 3),
+        }
+    }
+}
+
 /// Weights start Glorot-uniform and biases at zero, as in the Keras studies we reproduce
 /// (burn's default is Kaiming-uniform for both).
 const GLOROT: Initializer = Initializer::XavierUniform { gain: 1.0 };
@@ -479,6 +533,21 @@ pub fn param_count(specs: &[LayerSpec]) -> Result<usize, ShapeError> {
     Ok(specs.iter().zip(&shapes).map(|(l, &s)| l.params(s)).sum())
 }
 
+/// Bytes of the largest pair of consecutive stored int8 activations: the input and the outputs
+/// of each Conv, MaxPool and Dense (batch norm folds away; ReLU and dropout work in place). A
+/// layer reads one buffer and writes the next, so this bounds the arena of a ping-pong engine
+/// that does not fuse pooling into the convolution (infer-core does, and needs less).
+pub fn largest_activation_pair(specs: &[LayerSpec]) -> Result<usize, ShapeError> {
+    let shapes = shapes(specs)?;
+    let mut stored = vec![INPUT.numel()];
+    for (l, s) in specs.iter().zip(&shapes[1..]) {
+        if matches!(l, LayerSpec::Conv { .. } | LayerSpec::MaxPool { .. } | LayerSpec::Dense { .. }) {
+            stored.push(s.numel());
+        }
+    }
+    Ok(stored.windows(2).map(|w| w[0] + w[1]).max().unwrap_or(stored[0]))
+}
+
 /// Multiply-accumulates per image of a layer list.
 pub fn macs(specs: &[LayerSpec]) -> Result<usize, ShapeError> {
     let shapes = shapes(specs)?;
@@ -520,7 +589,22 @@ mod tests {
     }
 
     #[test]
+    fn cnn_edge_fits_its_budget() {
+        let l = Preset::CnnEdge.layers();
+        // conv 9·32+32, 288·64+64, 576·128+128; dense 1152·128+128, 1290; BN 4·(32+64+128+128).
+        assert_eq!(param_count(&l).unwrap(), 320 + 18_496 + 73_856 + 147_584 + 1_290 + 4 * 352);
+        assert!(param_count(&l).unwrap() <= EDGE_BUDGET.0);
+        // First convolution 28·28·32 B + its pooled 14·14·32 B.
+        assert_eq!(largest_activation_pair(&l).unwrap(), 25_088 + 6_272);
+        assert!(largest_activation_pair(&l).unwrap() <= EDGE_BUDGET.1);
+        assert_eq!(macs(&l).unwrap(), 784 * 32 * 9 + 196 * 64 * 288 + 49 * 128 * 576 + 1152 * 128 + 1280);
+        // The seed CNN, by hand: conv1 26·26·32 + pooled 13·13·32.
+        assert_eq!(largest_activation_pair(&Preset::CnnBaseline.layers()).unwrap(), 21_632 + 5_408);
+    }
+
+    #[test]
     fn every_preset_builds_and_runs_with_burns_param_count() {
+        let _rng = crate::training::rng_guard();
         let device = Device::flex();
         for p in Preset::ALL {
             let net = Net::new(&p.layers(), &device).unwrap();

@@ -1,4 +1,5 @@
-//! Optimizer choice (all from burn-optim) and the learning-rate schedules.
+//! Optimizer choice (burn-optim's, and our [`Nadam`](crate::nadam::Nadam)) and the
+//! learning-rate schedules.
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -22,6 +23,14 @@ pub enum OptimizerKind {
     #[value(name = "rmsprop")]
     #[serde(rename = "rmsprop")]
     RmsProp,
+    /// Nadam (Adam with Nesterov momentum; ours, burn has none).
+    Nadam,
+}
+
+/// The RMSprop settings used (α = 0.99, momentum 0.9, ε = 1e-5, not centered).
+pub fn rmsprop(weight_decay: f64) -> RmsPropConfig {
+    let l2 = (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32));
+    RmsPropConfig::new().with_weight_decay(l2)
 }
 
 /// Builds the optimizer; `weight_decay` is an L2 penalty (decoupled for AdamW).
@@ -37,7 +46,8 @@ pub fn build(kind: OptimizerKind, weight_decay: f64) -> ModuleOptimizer {
             .with_momentum(Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0)))
             .with_weight_decay(l2)
             .init(),
-        OptimizerKind::RmsProp => RmsPropConfig::new().with_weight_decay(l2).init(),
+        OptimizerKind::RmsProp => rmsprop(weight_decay).init(),
+        OptimizerKind::Nadam => crate::nadam::Nadam { weight_decay: weight_decay.max(0.0), ..Default::default() }.init(),
     }
 }
 
@@ -111,10 +121,11 @@ mod tests {
 
     #[test]
     fn every_optimizer_builds_and_steps() {
+        let _rng = crate::training::rng_guard();
         use burn::optim::GradientsParams;
         use burn::prelude::*;
         let device = Device::flex().autodiff();
-        for kind in [OptimizerKind::Adam, OptimizerKind::AdamW, OptimizerKind::Sgd, OptimizerKind::RmsProp] {
+        for kind in [OptimizerKind::Adam, OptimizerKind::AdamW, OptimizerKind::Sgd, OptimizerKind::RmsProp, OptimizerKind::Nadam] {
             let mut net = crate::model::Net::new(&crate::model::Preset::Mlp128.layers(), &device).unwrap();
             let mut opt = build(kind, 1e-4);
             let x = Tensor::<4>::ones([2, 1, 28, 28], &device);
@@ -125,5 +136,24 @@ mod tests {
             let after: Vec<f32> = net.forward(x).into_data().try_into_vec_as().unwrap();
             assert_ne!(before, after, "{kind:?} did not move the weights");
         }
+    }
+
+    /// burn's RMSprop with our settings, two steps on θ = 1 (gradients 0.5, then −0.2, lr 0.01),
+    /// by hand: s₁ = 0.01·0.25 = 0.0025, b₁ = 0.5/(√s₁ + 1e-5) = 0.5/0.05001 = 9.998000,
+    /// θ₁ = 1 − 0.01·9.998000 = 0.9000200; s₂ = 0.99·0.0025 + 0.01·0.04 = 0.002875,
+    /// b₂ = 0.9·9.998000 + (−0.2)/(√s₂ + 1e-5) = 8.998200 − 3.729324 = 5.268877,
+    /// θ₂ = 0.9000200 − 0.01·5.268877 = 0.8473312.
+    #[test]
+    fn rmsprop_two_steps_by_hand() {
+        use burn::optim::Optimizer;
+        use burn::prelude::*;
+        let device = Device::flex();
+        let opt = rmsprop(0.0).build();
+        let value = |t: &Tensor<1>| f64::from(t.clone().into_scalar::<f32>());
+        let theta = Tensor::<1>::from_floats([1.0], &device);
+        let (theta, state) = opt.step(0.01, theta, Tensor::from_floats([0.5], &device), None);
+        assert!((value(&theta) - 0.900_020_0).abs() < 1e-6, "{}", value(&theta));
+        let (theta, _) = opt.step(0.01, theta, Tensor::from_floats([-0.2], &device), state);
+        assert!((value(&theta) - 0.847_331_2).abs() < 1e-6, "{}", value(&theta));
     }
 }

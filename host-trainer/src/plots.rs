@@ -333,3 +333,125 @@ pub fn augmentation_samples(split: &Split, aug: &crate::data::augment::Augment, 
     }
     root.present().map_err(e)
 }
+
+/// A grid of images (`n * 784` pixels), `cols` per row, under a title; used for generated
+/// samples (one class per row when the caller orders them so).
+pub fn image_grid(pixels: &[u8], cols: usize, title: &str, path: &Path) -> Result<()> {
+    let n = pixels.len() / PIXELS;
+    let cols = cols.max(1);
+    let rows = n.div_ceil(cols).max(1);
+    let scale = 2i32;
+    let cell = SIDE as i32 * scale + 4;
+    let row_label = 80i32;
+    let root = canvas(path, ((row_label + cols as i32 * cell + 10) as u32, (40 + rows as i32 * cell + 10) as u32))?;
+    let e = err("image grid");
+    root.draw(&Text::new(title.to_string(), (10, 10), (FONT, 16).into_font().style(FontStyle::Bold)))
+        .map_err(&e)?;
+    for k in 0..n {
+        let (x, y) = (row_label + (k % cols) as i32 * cell, 40 + (k / cols) as i32 * cell);
+        draw_image(&root, &pixels[k * PIXELS..(k + 1) * PIXELS], x, y, scale)?;
+    }
+    // With ten rows of ten, the rows are the classes.
+    if cols == 10 && rows == 10 {
+        for (r, name) in CLASS_NAMES.iter().enumerate() {
+            root.draw(&Text::new(name.to_string(), (6, 40 + r as i32 * cell + cell / 2 - 6), (FONT, 12)))
+                .map_err(&e)?;
+        }
+    }
+    root.present().map_err(e)
+}
+
+/// WGAN-GP curves per epoch: the critic's Wasserstein estimate and penalty, and the
+/// generator loss.
+pub fn gan_losses(history: &[crate::gan::training::GanEpoch], path: &Path) -> Result<()> {
+    let root = canvas(path, (800, 450))?;
+    let e = err("gan losses");
+    type Getter = fn(&crate::gan::training::GanEpoch) -> f64;
+    let series: [(&str, Getter, RGBColor); 3] = [
+        ("D(real) - D(fake)", |r| r.wasserstein, BLUE),
+        ("gradient penalty", |r| r.penalty, RED),
+        ("generator loss", |r| r.generator_loss, RGBColor(0, 140, 0)),
+    ];
+    let values = history.iter().flat_map(|r| series.iter().map(move |s| (s.1)(r)));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+    let pad = ((hi - lo) * 0.1).max(1e-3);
+    let mut chart = ChartBuilder::on(&root)
+        .caption("WGAN-GP losses (epoch means)", (FONT, 18))
+        .margin(12)
+        .x_label_area_size(35)
+        .y_label_area_size(55)
+        .build_cartesian_2d(1.0..history.len().max(2) as f64, (lo - pad)..(hi + pad))
+        .map_err(&e)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .x_labels(history.len().clamp(2, 12))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .label_style((FONT, 13))
+        .draw()
+        .map_err(&e)?;
+    for (label, get, color) in series {
+        let pts: Vec<(f64, f64)> = history.iter().map(|r| (r.epoch as f64, get(r))).collect();
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(&e)?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(&e)?;
+    root.present().map_err(e)
+}
+
+/// The studies' final comparison: test accuracy of every run as a bar, labelled with its
+/// value, the axis starting near the lowest bar so differences show.
+pub fn comparison_bars(rows: &[crate::report::SummaryRow], path: &Path) -> Result<()> {
+    let rows: Vec<_> = rows.iter().filter(|r| r.test_acc.is_finite()).collect();
+    let n = rows.len().max(1);
+    let root = canvas(path, ((160 + 90 * n) as u32, 520))?;
+    let e = err("comparison");
+    let lo = rows.iter().map(|r| r.test_acc).fold(1.0f64, f64::min);
+    let floor = ((lo * 100.0 - 2.0).floor() / 100.0).clamp(0.0, 0.99);
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Test accuracy by run (10,000 test images)", (FONT, 18))
+        .margin(15)
+        .x_label_area_size(130)
+        .y_label_area_size(60)
+        .build_cartesian_2d((0..n).into_segmented(), (100.0 * floor)..100.0)
+        .map_err(&e)?;
+    let names: Vec<String> = rows.iter().map(|r| r.run.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_desc("test accuracy (%)")
+        .x_labels(n)
+        .x_label_formatter(&|x| match x {
+            SegmentValue::CenterOf(i) => names.get(*i).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .x_label_style((FONT, 12).into_font().transform(FontTransform::Rotate90))
+        .label_style((FONT, 13))
+        .draw()
+        .map_err(&e)?;
+    chart
+        .draw_series(rows.iter().enumerate().map(|(i, r)| {
+            let color = if r.preset.starts_with("cnn") { RGBColor(31, 119, 180) } else { RGBColor(255, 127, 14) };
+            Rectangle::new(
+                [(SegmentValue::Exact(i), 100.0 * floor), (SegmentValue::Exact(i + 1), 100.0 * r.test_acc)],
+                color.filled(),
+            )
+        }))
+        .map_err(&e)?;
+    chart
+        .draw_series(rows.iter().enumerate().map(|(i, r)| {
+            Text::new(format!("{:.2}", 100.0 * r.test_acc), (SegmentValue::CenterOf(i), 100.0 * r.test_acc + 0.1), (FONT, 12))
+        }))
+        .map_err(&e)?;
+    root.present().map_err(e)
+}

@@ -70,6 +70,10 @@ pub struct TrainConfig {
     /// what gets evaluated); `None` = train all epochs.
     #[serde(default)]
     pub early_stopping: Option<usize>,
+    /// Replace the preset's dropout probabilities with this one (grid search); `None` = the
+    /// preset's own. Dropout holds no weights, so checkpoints load into the plain preset.
+    #[serde(default)]
+    pub dropout: Option<f64>,
 }
 
 impl TrainConfig {
@@ -90,7 +94,22 @@ impl TrainConfig {
             label_smoothing: 0.0,
             schedule: Schedule::Constant,
             early_stopping: None,
+            dropout: None,
         }
+    }
+
+    /// The layer list trained: the preset's, with dropout overridden if asked.
+    pub fn layers(&self) -> Vec<crate::model::LayerSpec> {
+        use crate::model::LayerSpec;
+        let mut layers = self.preset.layers();
+        if let Some(p) = self.dropout {
+            for l in &mut layers {
+                if let LayerSpec::Dropout { prob } = l {
+                    *prob = p;
+                }
+            }
+        }
+        layers
     }
 }
 
@@ -190,6 +209,11 @@ fn tmp_name(path: &Path) -> PathBuf {
 }
 
 fn save_model(model: &Net, path: &Path) -> Result<()> {
+    save_module(model, path)
+}
+
+/// Saves any module's weights atomically (temporary file, then rename).
+pub fn save_module<M: burn::module::Module + Clone>(model: &M, path: &Path) -> Result<()> {
     let tmp = tmp_name(path);
     model
         .clone()
@@ -198,7 +222,8 @@ fn save_model(model: &Net, path: &Path) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
-fn save_optim(optim: &ModuleOptimizer, path: &Path) -> Result<()> {
+/// Saves an optimizer's state atomically.
+pub fn save_optim(optim: &ModuleOptimizer, path: &Path) -> Result<()> {
     let tmp = tmp_name(path);
     optim.save(&tmp).map_err(|e| anyhow::anyhow!("saving {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
@@ -282,13 +307,19 @@ pub struct TrainOptions {
 /// burn's device seed is process-global (the flex backend keeps one RNG), and parameters are
 /// initialised lazily on first use. Two trainings in one process would interleave their draws,
 /// so each training holds this lock from seeding to its last step.
-static RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds [`RNG_LOCK`]: for code (and tests) that seed or draw from burn's device RNG outside
+/// a training.
+pub(crate) fn rng_guard() -> std::sync::MutexGuard<'static, ()> {
+    RNG_LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Trains per `config` into `run_dir`, on `train`, validating on `val` after every epoch.
 /// Returns the final resume state (history included).
 pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, opts: TrainOptions) -> Result<RunState> {
     // A poisoned lock only means another training panicked; the RNG is reseeded below anyway.
-    let _rng = RNG_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let _rng = rng_guard();
     let paths = RunPaths::new(run_dir);
     std::fs::create_dir_all(paths.ckpt()).with_context(|| format!("creating {}", paths.ckpt().display()))?;
     let base = config.backend.device()?;
@@ -320,7 +351,7 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
             );
         }
         device.seed(config.seed);
-        let model = Net::new(&config.preset.layers(), &device)?;
+        let model = Net::new(&config.layers(), &device)?;
         let state = RunState {
             config: config.clone(),
             history: Vec::new(),
@@ -431,7 +462,7 @@ fn augmented_batch(train: &Split, idx: &[usize], aug: &Augment, seed: u64, epoch
     images_batch(&pixels, idx.iter().map(|&i| i64::from(train.labels[i])).collect(), device)
 }
 
-fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
     }

@@ -131,6 +131,21 @@ fn cli_trains_evaluates_and_summarises() {
     assert!(out.status.success());
     let summary = std::fs::read_to_string(runs.join("summary.md")).unwrap();
     assert!(summary.contains("| mlp-128-64 | mlp-128-64 | 109386 | 1 |"), "{summary}");
+    assert!(std::fs::metadata(runs.join("comparison.png")).unwrap().len() > 1000);
+
+    // Grid search from the command line: 2 x 2 one-epoch trials on a small subset.
+    let out = std::process::Command::new(bin)
+        .args(["--runs-dir", runs.to_str().unwrap(), "grid", "--preset", "mlp-128", "--lr", "0.01,0.001"])
+        .args(["--batch-size", "32,64", "--epochs", "1", "--train-limit", "600"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = std::fs::read_to_string(runs.join("grid/mlp-128/grid.md")).unwrap();
+    assert_eq!(table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| rank")).count(), 4, "{table}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("train --preset mlp-128 --lr"), "{table}");
+    let trials: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(runs.join("grid/mlp-128/grid.json")).unwrap()).unwrap();
+    let accs: Vec<f64> = trials.iter().map(|t| t["val_acc"].as_f64().unwrap()).collect();
+    assert!(accs.windows(2).all(|w| w[0] >= w[1]) && accs[3] > 0.3, "{accs:?}");
 
     // A data dir without the files is a clear error, not a panic.
     let out = std::process::Command::new(bin)

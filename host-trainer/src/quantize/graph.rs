@@ -283,6 +283,7 @@ mod tests {
     /// norm and same padding (random weights, non-trivial BN statistics).
     #[test]
     fn float_graph_matches_burn() {
+        let _rng = crate::training::rng_guard();
         let device = Device::flex();
         let pixels: Vec<u8> = (0..3 * 784).map(|i| ((i * 7919) % 256) as u8).collect();
         let bn_net = vec![
