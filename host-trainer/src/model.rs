@@ -57,6 +57,9 @@ pub enum LayerSpec {
         /// Output features.
         out: usize,
     },
+    /// `[N, F]` to `[N, 784 + F]`: the flattened input image, then the activation (a skip
+    /// connection that lets the last layer see the raw pixels).
+    ConcatInput,
 }
 
 /// The shape of an activation (batch excluded).
@@ -141,6 +144,7 @@ impl LayerSpec {
             (Self::BatchNorm | Self::Relu | Self::Dropout { .. }, s) => Some(s),
             (Self::Flatten, s) => Some(Flat(s.numel())),
             (Self::Dense { out }, Flat(_)) => Some(Flat(out)),
+            (Self::ConcatInput, Flat(n)) => Some(Flat(INPUT.numel() + n)),
             _ => None,
         }
     }
@@ -194,6 +198,11 @@ pub enum Preset {
     #[value(name = "mlp-improved")]
     #[serde(rename = "mlp-improved")]
     MlpImproved,
+    /// 784 → 30 → 30 (each Dense + BatchNorm + ReLU + Dropout 0.3), then the input image
+    /// concatenated with that 30-vector → 10: the skip-concat net of one study.
+    #[value(name = "mlp-skip")]
+    #[serde(rename = "mlp-skip")]
+    MlpSkip,
     /// Conv32-pool-Conv64-pool-Dense128-Dense10, ReLU, 3x3 valid convolutions.
     #[value(name = "cnn-baseline")]
     CnnBaseline,
@@ -224,12 +233,13 @@ pub const EDGE_BUDGET: (usize, usize) = (256_000, 64 * 1024);
 
 impl Preset {
     /// All presets.
-    pub const ALL: [Preset; 11] = [
+    pub const ALL: [Preset; 12] = [
         Preset::Mlp128x64,
         Preset::Mlp128,
         Preset::Mlp256x128,
         Preset::Mlp512x256x128Dropout,
         Preset::MlpImproved,
+        Preset::MlpSkip,
         Preset::CnnBaseline,
         Preset::CnnSmall,
         Preset::CnnImproved,
@@ -246,6 +256,7 @@ impl Preset {
             Self::Mlp256x128 => "mlp-256-128",
             Self::Mlp512x256x128Dropout => "mlp-512-256-128-dropout",
             Self::MlpImproved => "mlp-improved",
+            Self::MlpSkip => "mlp-skip",
             Self::CnnBaseline => "cnn-baseline",
             Self::CnnSmall => "cnn-small",
             Self::CnnImproved => "cnn-improved",
@@ -306,6 +317,19 @@ impl Preset {
                 Relu,
                 dense(10),
             ],
+            Self::MlpSkip => vec![
+                Flatten,
+                dense(30),
+                BatchNorm,
+                Relu,
+                Dropout { prob: 0.3 },
+                dense(30),
+                BatchNorm,
+                Relu,
+                Dropout { prob: 0.3 },
+                ConcatInput,
+                dense(10),
+            ],
             Self::CnnBaseline => vec![conv3(32), Relu, pool, conv3(64), Relu, pool, Flatten, dense(128), Relu, dense(10)],
             Self::CnnSmall => vec![conv3(32), Relu, pool, Flatten, dense(128), Relu, dense(10)],
             Self::CnnImproved => vec![
@@ -364,7 +388,7 @@ impl Preset {
     pub fn default_epochs(self) -> usize {
         match self {
             Self::Mlp128x64 => 12,
-            Self::Mlp128 | Self::Mlp256x128 | Self::Mlp512x256x128Dropout | Self::MlpImproved => 20,
+            Self::Mlp128 | Self::Mlp256x128 | Self::Mlp512x256x128Dropout | Self::MlpImproved | Self::MlpSkip => 20,
             Self::CnnBaseline | Self::CnnSmall | Self::CnnDeep | Self::CnnCompact => 10,
             Self::CnnImproved => 15,
             Self::CnnEdge => 30,
@@ -405,6 +429,8 @@ pub enum Layer {
     Flatten(Flatten),
     /// Dense.
     Dense(Linear),
+    /// Input skip concatenation.
+    ConcatInput(Flatten),
 }
 
 /// A sequential network built from a layer list.
@@ -437,9 +463,9 @@ impl Net {
 
     /// Runs the network on `[N, 1, 28, 28]` images; returns `[N, 10]` logits.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = Act::Image(images);
+        let mut x = Act::Image(images.clone());
         for layer in &self.layers {
-            x = layer.forward(x);
+            x = layer.forward(x, &images);
         }
         match x {
             Act::Flat(t) => t,
@@ -453,9 +479,9 @@ impl Net {
     /// (penultimate layer), `[N, F]`.
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let last = self.layers.iter().rposition(|l| matches!(l, Layer::Dense(_))).unwrap_or(self.layers.len());
-        let mut x = Act::Image(images);
+        let mut x = Act::Image(images.clone());
         for layer in &self.layers[..last] {
-            x = layer.forward(x);
+            x = layer.forward(x, &images);
         }
         match x {
             Act::Flat(t) => t,
@@ -498,6 +524,7 @@ fn build(spec: &LayerSpec, input: Shape3, device: &Device) -> Layer {
         LayerSpec::Relu => Layer::Relu(Relu::new()),
         LayerSpec::Dropout { prob } => Layer::Dropout(DropoutConfig::new(prob).init()),
         LayerSpec::Flatten => Layer::Flatten(Flatten),
+        LayerSpec::ConcatInput => Layer::ConcatInput(Flatten),
         LayerSpec::Dense { out } => {
             let mut dense = LinearConfig::new(channels, out).with_initializer(GLOROT).init(device);
             dense.bias = Some(zeros(out, device));
@@ -507,8 +534,9 @@ fn build(spec: &LayerSpec, input: Shape3, device: &Device) -> Layer {
 }
 
 impl Layer {
-    fn forward(&self, x: Act) -> Act {
+    fn forward(&self, x: Act, input: &Tensor<4>) -> Act {
         match (self, x) {
+            (Layer::ConcatInput(_), Act::Flat(t)) => Act::Flat(Tensor::cat(vec![input.clone().flatten(1, 3), t], 1)),
             (Layer::Conv(m), Act::Image(t)) => Act::Image(m.forward(t)),
             (Layer::MaxPool(m), Act::Image(t)) => Act::Image(m.forward(t)),
             (Layer::BatchNorm(m), Act::Image(t)) => Act::Image(m.forward(t)),
@@ -541,7 +569,7 @@ pub fn largest_activation_pair(specs: &[LayerSpec]) -> Result<usize, ShapeError>
     let shapes = shapes(specs)?;
     let mut stored = vec![INPUT.numel()];
     for (l, s) in specs.iter().zip(&shapes[1..]) {
-        if matches!(l, LayerSpec::Conv { .. } | LayerSpec::MaxPool { .. } | LayerSpec::Dense { .. }) {
+        if matches!(l, LayerSpec::Conv { .. } | LayerSpec::MaxPool { .. } | LayerSpec::Dense { .. } | LayerSpec::ConcatInput) {
             stored.push(s.numel());
         }
     }
@@ -579,6 +607,9 @@ mod tests {
         // The studies' other models, by hand.
         assert_eq!(param_count(&Preset::Mlp128.layers()).unwrap(), 784 * 128 + 128 + 128 * 10 + 10);
         assert_eq!(param_count(&Preset::Mlp256x128.layers()).unwrap(), 784 * 256 + 256 + 256 * 128 + 128 + 1290);
+        // 784·30 + 30, BN 4·30, 30·30 + 30, BN 4·30, then (784 + 30)·10 + 10.
+        assert_eq!(param_count(&Preset::MlpSkip.layers()).unwrap(), 23_550 + 120 + 930 + 120 + 8_150);
+        assert_eq!(shapes(&Preset::MlpSkip.layers()).unwrap()[10], Shape3::Flat(814));
         // conv 320, conv 18,496 (same as cnn-baseline), dense 1600·64 + 64, dense 650.
         assert_eq!(param_count(&Preset::CnnCompact.layers()).unwrap(), 121_930);
         // conv 640, conv 64·9·128 + 128, dense 3200·256 + 256, dense 2570.
@@ -614,6 +645,19 @@ mod tests {
             assert_eq!(net.num_params(), param_count(&p.layers()).unwrap(), "{p}");
             assert_eq!(Preset::from_name(p.name()), Some(p));
         }
+    }
+
+    #[test]
+    fn skip_concat_passes_the_raw_pixels_to_the_last_layer() {
+        let device = Device::flex();
+        let net = Net::new(&Preset::MlpSkip.layers(), &device).unwrap();
+        let pixels: Vec<f32> = (0..2 * 784).map(|i| (i % 97) as f32 / 97.0).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(pixels.clone(), [2, 1, 28, 28]), &device);
+        let f = net.valid().features(x);
+        assert_eq!(f.dims(), [2, 814]);
+        let v: Vec<f32> = f.into_data().try_into_vec_as().unwrap();
+        assert_eq!(&v[..784], &pixels[..784]);
+        assert_eq!(&v[814..814 + 784], &pixels[784..]);
     }
 
     #[test]
