@@ -53,7 +53,8 @@ fn pool_into(p: &ConvParams, oc: usize, acc: i32, lo: i8, d: &mut u8) {
 
 
 /// Fast version. The pool max is folded in as outputs are produced, so the pre-pool output is
-/// never stored.
+/// never stored; for small patches it is taken over the accumulators, so each pooled output is
+/// requantized once.
 ///
 /// - Patches up to [`PATCH_MAX`] bytes (`k · k · cin`): the receptive field is gathered once
 ///   per position (the zero point in padding, so that `x − zp = 0` there) and prepared once
@@ -69,6 +70,9 @@ pub fn fast(p: &ConvParams, out: &mut [u8]) {
     }
 }
 
+/// Output channels whose pool-window maxima are kept on the stack at once (256 bytes).
+const CH_BLOCK: usize = 64;
+
 fn small_patch(p: &ConvParams, out: &mut [u8]) {
     let (k, s, cin) = (p.kernel, p.stride, p.in_shape.c);
     let (ih, iw) = (p.in_shape.h as isize, p.in_shape.w as isize);
@@ -79,42 +83,52 @@ fn small_patch(p: &ConvParams, out: &mut [u8]) {
     // Raw input bytes of the patch; padding holds the zero point, so that x − zp = 0 there.
     let mut patch = [p.in_zp as u8; PATCH_MAX];
     let mut wide = Widened::new(zp);
-    out.fill(i8::MIN as u8);
+    // The pool takes the maximum of the accumulators and requantizes once: requantization is
+    // non-decreasing (m > 0, rounding to nearest, clamps), so max(rq(a), rq(b)) = rq(max(a, b)).
+    let mut best = [0i32; CH_BLOCK];
     for py in 0..o.h {
         for px in 0..o.w {
             let dst = &mut out[(py * o.w + px) * o.c..(py * o.w + px + 1) * o.c];
-            for dy in 0..p.pool {
-                for dx in 0..p.pool {
-                    let y0 = ((py * p.pool + dy) * s) as isize - p.pad[0] as isize;
-                    let x0 = ((px * p.pool + dx) * s) as isize - p.pad[1] as isize;
-                    for ky in 0..k {
-                        for kx in 0..k {
-                            let (iy, ix) = (y0 + ky as isize, x0 + kx as isize);
-                            let t = (ky * k + kx) * cin;
-                            if iy < 0 || ix < 0 || iy >= ih || ix >= iw {
-                                patch[t..t + cin].fill(p.in_zp as u8);
-                            } else {
-                                let src = (iy as usize * p.in_shape.w + ix as usize) * cin;
-                                for (d, &v) in patch[t..t + cin].iter_mut().zip(&p.input[src..src + cin]) {
-                                    *d = v;
+            for (block, dst) in dst.chunks_mut(CH_BLOCK).enumerate() {
+                let c0 = block * CH_BLOCK;
+                let best = &mut best[..dst.len()];
+                best.fill(i32::MIN);
+                let weights = p.sections.weights.get(c0 * len..).unwrap_or(&[]);
+                for dy in 0..p.pool {
+                    for dx in 0..p.pool {
+                        let y0 = ((py * p.pool + dy) * s) as isize - p.pad[0] as isize;
+                        let x0 = ((px * p.pool + dx) * s) as isize - p.pad[1] as isize;
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let (iy, ix) = (y0 + ky as isize, x0 + kx as isize);
+                                let t = (ky * k + kx) * cin;
+                                if iy < 0 || ix < 0 || iy >= ih || ix >= iw {
+                                    patch[t..t + cin].fill(p.in_zp as u8);
+                                } else {
+                                    let src = (iy as usize * p.in_shape.w + ix as usize) * cin;
+                                    patch[t..t + cin].copy_from_slice(&p.input[src..src + cin]);
                                 }
                             }
                         }
-                    }
-                    let x = &patch[..len];
-                    wide.load(x);
-                    let mut rows = p.sections.weights.chunks_exact(len);
-                    for (i, pair) in dst.chunks_mut(2).enumerate() {
-                        match (pair, rows.next(), rows.next()) {
-                            ([d0, d1], Some(w0), Some(w1)) => {
-                                let (a0, a1) = wide.dot2(x, w0, w1);
-                                pool_into(p, 2 * i, p.sections.bias(2 * i) + a0, lo, d0);
-                                pool_into(p, 2 * i + 1, p.sections.bias(2 * i + 1) + a1, lo, d1);
+                        let x = &patch[..len];
+                        wide.load(x);
+                        let mut rows = weights.chunks_exact(len);
+                        for pair in best.chunks_mut(2) {
+                            match (pair, rows.next(), rows.next()) {
+                                ([b0, b1], Some(w0), Some(w1)) => {
+                                    let (a0, a1) = wide.dot2(x, w0, w1);
+                                    *b0 = (*b0).max(a0);
+                                    *b1 = (*b1).max(a1);
+                                }
+                                ([b0, ..], Some(w0), _) => *b0 = (*b0).max(wide.dot(x, w0)),
+                                _ => {}
                             }
-                            ([d0, ..], Some(w0), _) => pool_into(p, 2 * i, p.sections.bias(2 * i) + wide.dot(x, w0), lo, d0),
-                            _ => {}
                         }
                     }
+                }
+                for (j, (d, &acc)) in dst.iter_mut().zip(best.iter()).enumerate() {
+                    let oc = c0 + j;
+                    *d = p.sections.requant(oc).apply_with(p.sections.bias(oc) + acc, p.out_zp, lo, p.rounding) as u8;
                 }
             }
         }

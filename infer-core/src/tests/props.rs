@@ -54,7 +54,16 @@ struct ConvCase {
 }
 
 fn conv_case(max_cin: usize) -> impl Strategy<Value = ConvCase> {
-    (1usize..=5, 1usize..=2, 1usize..=max_cin, 1usize..=5, 1usize..=3)
+    conv_case_in(1..=5, 1..=max_cin, 1..=5)
+}
+
+/// Convolutions with kernel side, input and output channels drawn from the given ranges.
+fn conv_case_in(
+    k: core::ops::RangeInclusive<usize>,
+    cin: core::ops::RangeInclusive<usize>,
+    cout: core::ops::RangeInclusive<usize>,
+) -> impl Strategy<Value = ConvCase> {
+    (k, 1usize..=2, cin, cout, 1usize..=3)
         .prop_flat_map(|(k, stride, cin, cout, pool)| {
             let pads = proptest::array::uniform4(0..k);
             (Just((k, stride, cin, cout, pool)), pads, 1usize..=9, 1usize..=9)
@@ -101,6 +110,28 @@ proptest! {
 
     #[test]
     fn conv2d_fast_equals_reference(c in conv_case(4)) {
+        check_conv(&c)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// More output channels than the fast kernel keeps pool maxima for at once (64).
+    #[test]
+    fn wide_conv2d_fast_equals_reference(c in conv_case_in(1..=3, 1..=3, 60..=70)) {
+        check_conv(&c)?;
+    }
+
+    /// Patches on both sides of PATCH_MAX (5·5·cin around 1024 bytes).
+    #[test]
+    fn large_patch_conv2d_fast_equals_reference(c in conv_case_in(5..=5, 38..=44, 1..=4)) {
+        check_conv(&c)?;
+    }
+}
+
+fn check_conv(c: &ConvCase) -> Result<(), TestCaseError> {
+    {
         let oh = ((c.h + c.pad[0] + c.pad[2] - c.k) / c.stride + 1) / c.pool;
         let ow = ((c.w + c.pad[1] + c.pad[3] - c.k) / c.stride + 1) / c.pool;
         let (bias, rq) = (le(&c.bias), le_rq(&c.requant));
@@ -124,6 +155,11 @@ proptest! {
         kernels::conv2d::fast(&p, &mut b);
         prop_assert_eq!(a, b);
     }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
     fn dense_fast_equals_reference(
