@@ -63,8 +63,13 @@ fn pool_into(p: &ConvParams, oc: usize, acc: i32, lo: i8, d: &mut u8) {
 /// - Larger patches: per kernel row, one contiguous dot product over `kw · cin` values (the
 ///   valid part of the row at borders), two output channels at a time.
 pub fn fast(p: &ConvParams, out: &mut [u8]) {
-    if p.kernel * p.kernel * p.in_shape.c <= PATCH_MAX {
-        small_patch(p, out);
+    let len = p.kernel * p.kernel * p.in_shape.c;
+    if len == 9 {
+        // 3x3 on one channel, the usual first layer on grayscale images: a patch length known
+        // at compile time lets the dot products unroll completely.
+        small_patch::<9>(p, out);
+    } else if len <= PATCH_MAX {
+        small_patch::<0>(p, out);
     } else {
         row_spans(p, out);
     }
@@ -73,7 +78,8 @@ pub fn fast(p: &ConvParams, out: &mut [u8]) {
 /// Output channels whose pool-window maxima are kept on the stack at once (256 bytes).
 const CH_BLOCK: usize = 64;
 
-fn small_patch(p: &ConvParams, out: &mut [u8]) {
+/// `L`: the patch length when known at compile time (the caller checked `len == L`), 0 when not.
+fn small_patch<const L: usize>(p: &ConvParams, out: &mut [u8]) {
     let (k, s, cin) = (p.kernel, p.stride, p.in_shape.c);
     let (ih, iw) = (p.in_shape.h as isize, p.in_shape.w as isize);
     let o = p.out_shape;
@@ -106,7 +112,11 @@ fn small_patch(p: &ConvParams, out: &mut [u8]) {
                                     patch[t..t + cin].fill(p.in_zp as u8);
                                 } else {
                                     let src = (iy as usize * p.in_shape.w + ix as usize) * cin;
-                                    patch[t..t + cin].copy_from_slice(&p.input[src..src + cin]);
+                                    if cin == 1 {
+                                        patch[t] = p.input[src];
+                                    } else {
+                                        patch[t..t + cin].copy_from_slice(&p.input[src..src + cin]);
+                                    }
                                 }
                             }
                         }
@@ -116,7 +126,11 @@ fn small_patch(p: &ConvParams, out: &mut [u8]) {
                         for pair in best.chunks_mut(2) {
                             match (pair, rows.next(), rows.next()) {
                                 ([b0, b1], Some(w0), Some(w1)) => {
-                                    let (a0, a1) = wide.dot2(x, w0, w1);
+                                    let fixed = (<&[u8; L]>::try_from(x), <&[u8; L]>::try_from(w0), <&[u8; L]>::try_from(w1));
+                                    let (a0, a1) = match fixed {
+                                        (Ok(x), Ok(w0), Ok(w1)) if L > 0 => wide.dot2_fixed(x, w0, w1),
+                                        _ => wide.dot2(x, w0, w1),
+                                    };
                                     *b0 = (*b0).max(a0);
                                     *b1 = (*b1).max(a1);
                                 }

@@ -171,6 +171,28 @@ impl Widened {
         let (t0, t1) = dot2_centered(tail(x, body), tail(w0, body), tail(w1, body), self.zp);
         (a0 + t0, a1 + t1)
     }
+
+    /// Two rows of a length `L` known at compile time (loaded with `x`): every loop has a
+    /// constant trip count and unrolls; the last `L mod 4` bytes are multiplied one by one.
+    #[inline(always)]
+    pub(crate) fn dot2_fixed<const L: usize>(&self, x: &[u8; L], w0: &[u8; L], w1: &[u8; L]) -> (i32, i32) {
+        let full = L / 4;
+        if L > super::PATCH_MAX || self.words != full {
+            return self.dot2(x, w0, w1);
+        }
+        let (mut a0, mut a1) = (0i32, 0i32);
+        for ((p, c0), c1) in self.pairs[..2 * full].chunks_exact(2).zip(w0.chunks_exact(4)).zip(w1.chunks_exact(4)) {
+            let (v0, v1) = (word(c0), word(c1));
+            a0 = smlad(p[1], sxtb16_ror8(v0), smlad(p[0], sxtb16(v0), a0));
+            a1 = smlad(p[1], sxtb16_ror8(v1), smlad(p[0], sxtb16(v1), a1));
+        }
+        for ((&x, &p), &q) in x[4 * full..].iter().zip(&w0[4 * full..]).zip(&w1[4 * full..]) {
+            let xc = x as i8 as i32 - self.zp;
+            a0 += xc * (p as i8 as i32);
+            a1 += xc * (q as i8 as i32);
+        }
+        (a0, a1)
+    }
 }
 
 /// `v[at..]`, or empty.

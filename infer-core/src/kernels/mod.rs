@@ -190,6 +190,14 @@ impl Widened {
     pub(crate) fn dot2(&self, x: &[u8], w0: &[u8], w1: &[u8]) -> (i32, i32) {
         (self.dot(x, w0), self.dot(x, w1))
     }
+    /// Two rows of a length known at compile time (loaded with `x`).
+    #[inline(always)]
+    pub(crate) fn dot2_fixed<const L: usize>(&self, x: &[u8; L], w0: &[u8; L], w1: &[u8; L]) -> (i32, i32) {
+        match self.centered.get(..L) {
+            Some(c) if self.len == L => (dot_i16(c, w0), dot_i16(c, w1)),
+            _ => self.dot2(x, w0, w1),
+        }
+    }
 }
 
 #[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
