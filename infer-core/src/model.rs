@@ -322,8 +322,15 @@ impl<'a> Model<'a> {
             return Err(Error::ArenaTooSmall { needed: self.arena_len, given: arena.len() });
         }
         let inp = self.tensors[self.input];
-        for (dst, &p) in arena[inp.offset..inp.offset + expected].iter_mut().zip(pixels) {
-            *dst = p ^ 0x80; // p − 128 as int8, zero point −128.
+        // p − 128 as int8 (zero point −128) is p with its top bit flipped: four bytes at a time.
+        let mut dst = arena[inp.offset..inp.offset + expected].chunks_exact_mut(4);
+        let mut src = pixels.chunks_exact(4);
+        for (d, p) in (&mut dst).zip(&mut src) {
+            let v = u32::from_le_bytes([p[0], p[1], p[2], p[3]]) ^ 0x8080_8080;
+            d.copy_from_slice(&v.to_le_bytes());
+        }
+        for (d, &p) in dst.into_remainder().iter_mut().zip(src.remainder()) {
+            *d = p ^ 0x80;
         }
         for (i, op) in self.ops.iter().enumerate() {
             self.run_op(k, rounding, op, arena);
