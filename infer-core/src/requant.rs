@@ -42,9 +42,17 @@ impl Requant {
     }
 
     /// `acc · m / 2^n` rounded to the nearest integer, ties by `rounding`, saturated to i32.
+    ///
+    /// 64-bit targets always take the 64-bit path (a handful of branch-free instructions);
+    /// 32-bit cores take the 32-bit-pieces path for `n ≥ 32`. Both are exact, and tested
+    /// against an i128 reference.
     #[inline(always)]
     pub fn scale_with(self, acc: i32, rounding: Rounding) -> i32 {
-        if self.n >= 32 { self.scale_hi(acc, rounding) } else { self.scale_wide(acc, rounding) }
+        if cfg!(target_pointer_width = "64") || self.n < 32 {
+            self.scale_wide(acc, rounding)
+        } else {
+            self.scale_hi(acc, rounding)
+        }
     }
 
     /// The usual case `n ≥ 32` (multiplier below 1/2) in 32-bit pieces: with
@@ -52,7 +60,7 @@ impl Requant {
     /// remainder is `(hi mod 2^s) · 2^32 + lo`, compared with `2^(n−1)` word by word.
     /// No 64-bit shift, which a 32-bit core would expand into a dozen instructions.
     #[inline(always)]
-    fn scale_hi(self, acc: i32, rounding: Rounding) -> i32 {
+    pub(crate) fn scale_hi(self, acc: i32, rounding: Rounding) -> i32 {
         let v = acc as i64 * self.m as i64;
         let (hi, lo) = ((v >> 32) as i32, v as u32);
         let s = self.n - 32; // 0..=30
@@ -75,7 +83,13 @@ impl Requant {
 
     /// Any `n` in 64-bit arithmetic.
     #[inline(always)]
-    fn scale_wide(self, acc: i32, rounding: Rounding) -> i32 {
+    pub(crate) fn scale_wide(self, acc: i32, rounding: Rounding) -> i32 {
+        self.scale_wide_i64(acc, rounding).clamp(i32::MIN as i64, i32::MAX as i64) as i32
+    }
+
+    /// [`Requant::scale_wide`] before saturation (|result| < 2^61).
+    #[inline(always)]
+    fn scale_wide_i64(self, acc: i32, rounding: Rounding) -> i64 {
         let v = acc as i64 * self.m as i64;
         let half = 1i64 << (self.n - 1);
         // floor((v + bias) / 2^n) with bias = half − 1 + (1 if ties go up). For ties to even
@@ -87,8 +101,7 @@ impl Requant {
             // Ties of non-negative values go up, ties of negative values down.
             Rounding::HalfAwayFromZero => (v >= 0) as i64,
         };
-        let q = (v + (half - 1) + tie_up) >> self.n;
-        q.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+        (v + (half - 1) + tie_up) >> self.n
     }
 
     /// Requantizes to int8: `clamp(zp + scale(acc), lo, 127)`.
@@ -100,8 +113,93 @@ impl Requant {
     /// [`Requant::apply`] with a chosen tie rule.
     #[inline(always)]
     pub fn apply_with(self, acc: i32, zp: i8, lo: i8, rounding: Rounding) -> i8 {
-        let y = self.scale_with(acc, rounding).saturating_add(zp as i32);
-        y.clamp(lo as i32, 127) as i8
+        if cfg!(target_pointer_width = "64") {
+            // In i64 the sum cannot overflow, so one clamp does what saturating to i32, adding
+            // the zero point and clamping to [lo, 127] do.
+            (self.scale_wide_i64(acc, rounding) + zp as i64).clamp(lo as i64, 127) as i8
+        } else {
+            let y = self.scale_with(acc, rounding).saturating_add(zp as i32);
+            y.clamp(lo as i32, 127) as i8
+        }
+    }
+}
+
+/// The per-channel constants of up to [`ROW`] output channels, unpacked once per kernel call
+/// so that requantizing a row of accumulators needs no decoding and, on 64-bit targets, no
+/// branch: LLVM vectorizes [`RequantRow::apply`] across channels.
+#[derive(Debug, Clone)]
+pub struct RequantRow {
+    m: [i64; ROW],
+    n: [u64; ROW],
+    bias: [i32; ROW],
+    len: usize,
+}
+
+/// Channels in a [`RequantRow`].
+pub const ROW: usize = 64;
+
+impl RequantRow {
+    /// An empty row.
+    pub const fn new() -> Self {
+        Self { m: [0; ROW], n: [1; ROW], bias: [0; ROW], len: 0 }
+    }
+
+    /// Fills the row from per-channel `(requant, bias)` pairs (at most [`ROW`]).
+    pub fn load(&mut self, channels: impl Iterator<Item = (Requant, i32)>) {
+        self.len = 0;
+        for (i, (rq, b)) in channels.take(ROW).enumerate() {
+            self.m[i] = rq.m as i64;
+            self.n[i] = rq.n as u64;
+            self.bias[i] = b;
+            self.len = i + 1;
+        }
+    }
+
+    /// Channels loaded.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no channel is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `out[j] = clamp(zp + round((acc[j] + bias[j]) · m[j] / 2^n[j]), lo, 127)` for the loaded
+    /// channels: exactly [`Requant::apply_with`] per channel.
+    ///
+    /// On 64-bit targets, per lane and without branches: `v = (acc + bias) · m` (|v| < 2^62,
+    /// which `Model::parse` guarantees), `u = v + 2^62 ≥ 0`, and since 2^n divides 2^62,
+    /// `⌊(v + t)/2^n⌋ = ⌊(u + t)/2^n⌋ − 2^(62−n)` for any `t ≥ 0` with logical shifts only:
+    /// `q = ((u + 2^(n−1) − 1 + tie) >> n) − 2^(62−n)`, where `tie` is the parity of `⌊v/2^n⌋`
+    /// (ties to even) or `v ≥ 0` (ties away from zero). No overflow: `u + 2^61 < 2^64`.
+    #[inline(always)]
+    pub fn apply(&self, acc: &[i32], zp: i8, lo: i8, rounding: Rounding, out: &mut [u8]) {
+        let n = self.len.min(acc.len()).min(out.len());
+        if cfg!(target_pointer_width = "64") {
+            let even = rounding == Rounding::HalfToEven;
+            let lanes = out[..n].iter_mut().zip(&acc[..n]).zip(&self.m[..n]).zip(&self.n[..n]).zip(&self.bias[..n]);
+            for ((((d, &a), &m), &sh), &b) in lanes {
+                let v = (a + b) as i64 * m;
+                let u = (v + (1i64 << 62)) as u64;
+                let c = (1u64 << 62) >> sh;
+                let floor = (u >> sh).wrapping_sub(c);
+                let tie = if even { floor & 1 } else { (v >= 0) as u64 };
+                let q = ((u + ((1u64 << sh) >> 1) - 1 + tie) >> sh).wrapping_sub(c) as i64;
+                *d = (q + zp as i64).clamp(lo as i64, 127) as i8 as u8;
+            }
+        } else {
+            for (j, (d, &a)) in out[..n].iter_mut().zip(&acc[..n]).enumerate() {
+                let rq = Requant { m: self.m[j] as i32, n: self.n[j] as u32 };
+                *d = rq.apply_with(a + self.bias[j], zp, lo, rounding) as u8;
+            }
+        }
+    }
+}
+
+impl Default for RequantRow {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -225,6 +323,38 @@ mod tests {
             let rq = Requant { m, n };
             let want = reference(acc, rq).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
             prop_assert_eq!(rq.scale(acc), want);
+            // Both implementations, whichever this target uses.
+            prop_assert_eq!(rq.scale_wide(acc, Rounding::HalfToEven), want);
+            if n >= 32 {
+                prop_assert_eq!(rq.scale_hi(acc, Rounding::HalfToEven), want);
+            }
+        }
+
+        #[test]
+        fn requant_row_matches_apply(
+            ch in proptest::collection::vec((any::<i32>(), M_MIN..=i32::MAX, N_MIN..=N_MAX, -(1i32 << 24)..(1i32 << 24)), 1..ROW),
+            zp in any::<i8>(), relu in any::<bool>(), away in any::<bool>())
+        {
+            let rounding = if away { Rounding::HalfAwayFromZero } else { Rounding::HalfToEven };
+            let lo = lower_clamp(zp, relu);
+            let mut row = RequantRow::new();
+            // Accumulators shrunk so that acc + bias fits in i32, as Model::parse guarantees.
+            let acc: alloc::vec::Vec<i32> = ch.iter().map(|c| c.0 >> 2).collect();
+            row.load(ch.iter().map(|&(_, m, n, b)| (Requant { m, n }, b)));
+            prop_assert_eq!(row.len(), ch.len());
+            let mut out = alloc::vec![0u8; ch.len()];
+            row.apply(&acc, zp, lo, rounding, &mut out);
+            for (j, &(_, m, n, b)) in ch.iter().enumerate() {
+                prop_assert_eq!(out[j] as i8, Requant { m, n }.apply_with(acc[j] + b, zp, lo, rounding));
+            }
+        }
+
+        #[test]
+        fn apply_matches_the_32_bit_formula(acc in any::<i32>(), m in M_MIN..=i32::MAX, n in N_MIN..=N_MAX, zp in any::<i8>(), relu in any::<bool>()) {
+            let rq = Requant { m, n };
+            let lo = lower_clamp(zp, relu);
+            let want = (reference(acc, rq).clamp(i32::MIN as i64, i32::MAX as i64) as i32).saturating_add(zp as i32).clamp(lo as i32, 127) as i8;
+            prop_assert_eq!(rq.apply(acc, zp, lo), want);
         }
 
         #[test]
@@ -237,6 +367,10 @@ mod tests {
             let q = if 2 * r > d || (2 * r == d && v >= 0) { q + 1 } else { q };
             let want = (q as i64).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
             prop_assert_eq!(rq.scale_with(acc, Rounding::HalfAwayFromZero), want);
+            prop_assert_eq!(rq.scale_wide(acc, Rounding::HalfAwayFromZero), want);
+            if n >= 32 {
+                prop_assert_eq!(rq.scale_hi(acc, Rounding::HalfAwayFromZero), want);
+            }
         }
 
         #[test]

@@ -1,7 +1,7 @@
 //! 2-D convolution, HWC input, OHWI weights, optional fused ReLU (lower clamp) and max pool.
 
 use super::{ConvParams, PATCH_MAX, Widened, dot2_centered, dot_centered};
-use crate::requant::lower_clamp;
+use crate::requant::{RequantRow, lower_clamp};
 
 /// Requantized, clamped conv output at pre-pool position `(oy, ox)`, channel `oc`:
 /// the direct formula of docs/QUANTIZATION.md, tap by tap.
@@ -64,6 +64,14 @@ fn pool_into(p: &ConvParams, oc: usize, acc: i32, lo: i8, d: &mut u8) {
 ///   valid part of the row at borders), two output channels at a time.
 pub fn fast(p: &ConvParams, out: &mut [u8]) {
     let len = p.kernel * p.kernel * p.in_shape.c;
+    #[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
+    if len == 9 {
+        // A compile-time tap count unrolls the tap loop, so the vectorizer works across the
+        // channels (as intended) instead of across taps.
+        return channels_inner::<9>(p, out);
+    } else if len <= CI_LEN_MAX {
+        return channels_inner::<0>(p, out);
+    }
     if len == 9 {
         // 3x3 on one channel, the usual first layer on grayscale images: a patch length known
         // at compile time lets the dot products unroll completely.
@@ -78,10 +86,104 @@ pub fn fast(p: &ConvParams, out: &mut [u8]) {
 /// Output channels whose pool-window maxima are kept on the stack at once (256 bytes).
 const CH_BLOCK: usize = 64;
 
+/// The receptive field whose top-left tap is at `(y0, x0)` (may lie in the padding) into
+/// `patch` (`k · k · cin` bytes, HWC); padding taps get the zero point, so that `x − zp = 0`.
+#[inline(always)]
+fn gather(p: &ConvParams, y0: isize, x0: isize, patch: &mut [u8]) {
+    let (k, cin) = (p.kernel, p.in_shape.c);
+    let (ih, iw) = (p.in_shape.h as isize, p.in_shape.w as isize);
+    for ky in 0..k {
+        for kx in 0..k {
+            let (iy, ix) = (y0 + ky as isize, x0 + kx as isize);
+            let t = (ky * k + kx) * cin;
+            if iy < 0 || ix < 0 || iy >= ih || ix >= iw {
+                patch[t..t + cin].fill(p.in_zp as u8);
+            } else {
+                let src = (iy as usize * p.in_shape.w + ix as usize) * cin;
+                if cin == 1 {
+                    patch[t] = p.input[src];
+                } else {
+                    patch[t..t + cin].copy_from_slice(&p.input[src..src + cin]);
+                }
+            }
+        }
+    }
+}
+
+/// Longest patch the channels-innermost path takes.
+pub const CI_LEN_MAX: usize = 16;
+
+/// Output channels one vector group of the channels-innermost path holds.
+const CI_GROUP: usize = 16;
+
+/// Channels innermost (portable path): the block's weights transposed once per call into
+/// `[group][tap][16 channels]` i16 (zero-padded past the last channel; 2 KiB of stack), then per
+/// position and group `acc[j] += x[t] · w[t][j]` over 16 channels held in registers, which
+/// LLVM vectorizes. `(x − zp) · w` fits in i16 exactly (|x − zp| ≤ 255, |w| ≤ 128: at most
+/// 32,640), so the products are i16 multiplies widened to i32 for the sum.
+///
+/// `L`: the patch length when known at compile time (the caller checked it), 0 when not.
+#[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
+fn channels_inner<const L: usize>(p: &ConvParams, out: &mut [u8]) {
+    let (k, s, cin) = (p.kernel, p.stride, p.in_shape.c);
+    let o = p.out_shape;
+    let zp = p.in_zp as i16;
+    let lo = lower_clamp(p.out_zp, p.relu);
+    let len = if L > 0 && L <= CI_LEN_MAX { L } else { (k * k * cin).min(CI_LEN_MAX) };
+    let mut patch = [0u8; CI_LEN_MAX];
+    let mut xc = [0i16; CI_LEN_MAX];
+    let mut wt = [[0i16; CI_GROUP]; CI_LEN_MAX * CH_BLOCK / CI_GROUP];
+    let mut best = [0i32; CH_BLOCK];
+    let mut rq = RequantRow::new();
+    for c0 in (0..o.c).step_by(CH_BLOCK) {
+        let nb = (o.c - c0).min(CH_BLOCK);
+        p.sections.load_row(&mut rq, c0, nb);
+        let groups = nb.div_ceil(CI_GROUP);
+        for (g, taps) in wt.chunks_exact_mut(CI_LEN_MAX).take(groups).enumerate() {
+            for (t, lanes) in taps.iter_mut().take(len).enumerate() {
+                for (j, w) in lanes.iter_mut().enumerate() {
+                    let c = c0 + g * CI_GROUP + j;
+                    *w = match p.sections.weights.get(c * len + t) {
+                        Some(&v) if c < c0 + nb => v as i8 as i16,
+                        _ => 0,
+                    };
+                }
+            }
+        }
+        for py in 0..o.h {
+            for px in 0..o.w {
+                best.fill(i32::MIN);
+                for dy in 0..p.pool {
+                    for dx in 0..p.pool {
+                        let y0 = ((py * p.pool + dy) * s) as isize - p.pad[0] as isize;
+                        let x0 = ((px * p.pool + dx) * s) as isize - p.pad[1] as isize;
+                        gather(p, y0, x0, &mut patch[..len]);
+                        for (c, &v) in xc.iter_mut().zip(&patch[..len]) {
+                            *c = v as i8 as i16 - zp;
+                        }
+                        for (taps, best) in wt.chunks_exact(CI_LEN_MAX).zip(best.chunks_exact_mut(CI_GROUP)).take(groups) {
+                            let mut acc = [0i32; CI_GROUP];
+                            for (&x, lanes) in xc[..len].iter().zip(taps) {
+                                for (a, &w) in acc.iter_mut().zip(lanes) {
+                                    *a += x.wrapping_mul(w) as i32;
+                                }
+                            }
+                            for (b, a) in best.iter_mut().zip(acc) {
+                                *b = (*b).max(a);
+                            }
+                        }
+                    }
+                }
+                let dst = &mut out[(py * o.w + px) * o.c + c0..(py * o.w + px) * o.c + c0 + nb];
+                rq.apply(&best[..nb], p.out_zp, lo, p.rounding, dst);
+            }
+        }
+    }
+}
+
 /// `L`: the patch length when known at compile time (the caller checked `len == L`), 0 when not.
 fn small_patch<const L: usize>(p: &ConvParams, out: &mut [u8]) {
     let (k, s, cin) = (p.kernel, p.stride, p.in_shape.c);
-    let (ih, iw) = (p.in_shape.h as isize, p.in_shape.w as isize);
     let o = p.out_shape;
     let zp = p.in_zp as i32;
     let lo = lower_clamp(p.out_zp, p.relu);
@@ -92,11 +194,20 @@ fn small_patch<const L: usize>(p: &ConvParams, out: &mut [u8]) {
     // The pool takes the maximum of the accumulators and requantizes once: requantization is
     // non-decreasing (m > 0, rounding to nearest, clamps), so max(rq(a), rq(b)) = rq(max(a, b)).
     let mut best = [0i32; CH_BLOCK];
+    // With one block (the usual case) the channels' constants are unpacked once per call.
+    let mut rq = RequantRow::new();
+    let single = o.c <= CH_BLOCK;
+    if single {
+        p.sections.load_row(&mut rq, 0, o.c);
+    }
     for py in 0..o.h {
         for px in 0..o.w {
             let dst = &mut out[(py * o.w + px) * o.c..(py * o.w + px + 1) * o.c];
             for (block, dst) in dst.chunks_mut(CH_BLOCK).enumerate() {
                 let c0 = block * CH_BLOCK;
+                if !single {
+                    p.sections.load_row(&mut rq, c0, dst.len());
+                }
                 let best = &mut best[..dst.len()];
                 best.fill(i32::MIN);
                 let weights = p.sections.weights.get(c0 * len..).unwrap_or(&[]);
@@ -104,22 +215,7 @@ fn small_patch<const L: usize>(p: &ConvParams, out: &mut [u8]) {
                     for dx in 0..p.pool {
                         let y0 = ((py * p.pool + dy) * s) as isize - p.pad[0] as isize;
                         let x0 = ((px * p.pool + dx) * s) as isize - p.pad[1] as isize;
-                        for ky in 0..k {
-                            for kx in 0..k {
-                                let (iy, ix) = (y0 + ky as isize, x0 + kx as isize);
-                                let t = (ky * k + kx) * cin;
-                                if iy < 0 || ix < 0 || iy >= ih || ix >= iw {
-                                    patch[t..t + cin].fill(p.in_zp as u8);
-                                } else {
-                                    let src = (iy as usize * p.in_shape.w + ix as usize) * cin;
-                                    if cin == 1 {
-                                        patch[t] = p.input[src];
-                                    } else {
-                                        patch[t..t + cin].copy_from_slice(&p.input[src..src + cin]);
-                                    }
-                                }
-                            }
-                        }
+                        gather(p, y0, x0, &mut patch);
                         let x = &patch[..len];
                         wide.load(x);
                         let mut rows = weights.chunks_exact(len);
@@ -140,10 +236,7 @@ fn small_patch<const L: usize>(p: &ConvParams, out: &mut [u8]) {
                         }
                     }
                 }
-                for (j, (d, &acc)) in dst.iter_mut().zip(best.iter()).enumerate() {
-                    let oc = c0 + j;
-                    *d = p.sections.requant(oc).apply_with(p.sections.bias(oc) + acc, p.out_zp, lo, p.rounding) as u8;
-                }
+                rq.apply(best, p.out_zp, lo, p.rounding, dst);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Fully connected layer: `y[c] = requant(bias[c] + Σ_k (x[k] − zp) · w[c][k])`.
 
 use super::{DenseParams, Widened};
-use crate::requant::lower_clamp;
+use crate::requant::{ROW, RequantRow, lower_clamp};
 
 /// Scalar reference.
 pub fn reference(p: &DenseParams, out: &mut [u8]) {
@@ -24,21 +24,42 @@ pub fn reference(p: &DenseParams, out: &mut [u8]) {
 pub fn fast(p: &DenseParams, out: &mut [u8]) {
     let n = p.input.len().max(1);
     let lo = lower_clamp(p.out_zp, p.relu);
-    let emit = |c: usize, acc: i32, y: &mut u8| {
-        *y = p.sections.requant(c).apply_with(p.sections.bias(c) + acc, p.out_zp, lo, p.rounding) as u8;
-    };
     let mut wide = Widened::new(p.in_zp as i32);
     wide.load(p.input);
-    let mut rows = p.sections.weights.chunks_exact(n);
-    for (i, pair) in out.chunks_mut(2).enumerate() {
-        match (pair, rows.next(), rows.next()) {
-            ([y0, y1], Some(w0), Some(w1)) => {
-                let (a0, a1) = wide.dot2(p.input, w0, w1);
-                emit(2 * i, a0, y0);
-                emit(2 * i + 1, a1, y1);
+    if cfg!(target_pointer_width = "64") {
+        // Accumulators of up to 64 rows, then one vectorized requantization.
+        let mut accs = [0i32; ROW];
+        let mut rq = RequantRow::new();
+        for (block, dst) in out.chunks_mut(ROW).enumerate() {
+            let c0 = block * ROW;
+            p.sections.load_row(&mut rq, c0, dst.len());
+            let mut rows = p.sections.weights.get(c0 * n..).unwrap_or(&[]).chunks_exact(n);
+            for pair in accs[..dst.len()].chunks_mut(2) {
+                match (pair, rows.next(), rows.next()) {
+                    ([a0, a1], Some(w0), Some(w1)) => (*a0, *a1) = wide.dot2(p.input, w0, w1),
+                    ([a0, ..], Some(w0), _) => *a0 = wide.dot(p.input, w0),
+                    _ => {}
+                }
             }
-            ([y0, ..], Some(w0), _) => emit(2 * i, wide.dot(p.input, w0), y0),
-            _ => {}
+            rq.apply(&accs[..dst.len()], p.out_zp, lo, p.rounding, dst);
+        }
+    } else {
+        // 32-bit cores: each output requantized as soon as its row is done (fewer loads and
+        // stores than a row of accumulators, which the Cortex-M4 counts prefer).
+        let emit = |c: usize, acc: i32, y: &mut u8| {
+            *y = p.sections.requant(c).apply_with(p.sections.bias(c) + acc, p.out_zp, lo, p.rounding) as u8;
+        };
+        let mut rows = p.sections.weights.chunks_exact(n);
+        for (i, pair) in out.chunks_mut(2).enumerate() {
+            match (pair, rows.next(), rows.next()) {
+                ([y0, y1], Some(w0), Some(w1)) => {
+                    let (a0, a1) = wide.dot2(p.input, w0, w1);
+                    emit(2 * i, a0, y0);
+                    emit(2 * i + 1, a1, y1);
+                }
+                ([y0, ..], Some(w0), _) => emit(2 * i, wide.dot(p.input, w0), y0),
+                _ => {}
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ mod dsp;
 pub mod maxpool;
 
 use crate::model::Shape;
-use crate::requant::{Requant, Rounding};
+use crate::requant::{Requant, RequantRow, Rounding};
 
 /// The read-only data of a weighted layer, straight from the blob.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +29,11 @@ impl Sections<'_> {
     pub fn bias(&self, c: usize) -> i32 {
         let b = &self.bias[4 * c..4 * c + 4];
         i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+    /// Loads channels `c0..c0 + n` into `row`.
+    #[inline(always)]
+    pub(crate) fn load_row(&self, row: &mut RequantRow, c0: usize, n: usize) {
+        row.load((c0..c0 + n).map(|c| (self.requant(c), self.bias(c))));
     }
     /// Requantization of channel `c`.
     #[inline(always)]
