@@ -30,18 +30,26 @@
 //! - Feature `cortex-m-dsp` (ARMv7E-M targets only) switches the dot products to SXTB16/SMLAD
 //!   inline assembly, the crate's one audited use of `unsafe` (`kernels/dsp.rs`); without it the
 //!   crate is `#![forbid(unsafe_code)]`.
+//! - Feature `x86-dispatch` (std hosts) adds [`Model::run_dispatched`]: the same kernels compiled
+//!   for AVX2 and chosen at run time, bit-identical to [`Model::run`] (`dispatch.rs`, the other
+//!   audited `unsafe`).
 
 #![cfg_attr(not(test), no_std)]
-// No `unsafe` at all, except with feature `cortex-m-dsp`: then only in the audited
-// `kernels/dsp.rs` (register-only DSP instructions).
-#![cfg_attr(not(feature = "cortex-m-dsp"), forbid(unsafe_code))]
-#![cfg_attr(feature = "cortex-m-dsp", deny(unsafe_code))]
+// No `unsafe` at all, except with feature `cortex-m-dsp` (only in the audited `kernels/dsp.rs`:
+// register-only DSP instructions) or `x86-dispatch` (only in the audited `dispatch.rs`: one
+// call of an AVX2-compiled function after checking that the CPU has AVX2).
+#![cfg_attr(not(any(feature = "cortex-m-dsp", feature = "x86-dispatch")), forbid(unsafe_code))]
+#![cfg_attr(any(feature = "cortex-m-dsp", feature = "x86-dispatch"), deny(unsafe_code))]
 #![deny(missing_docs)]
 
 #[cfg(any(test, feature = "builder"))]
 extern crate alloc;
+#[cfg(feature = "x86-dispatch")]
+extern crate std;
 
 mod blob;
+#[cfg(feature = "x86-dispatch")]
+mod dispatch;
 #[cfg(any(test, feature = "builder"))]
 pub mod builder;
 pub mod crc32;

@@ -306,7 +306,8 @@ impl<'a> Model<'a> {
         self.execute(k, rounding, pixels, arena, |_, _| {})
     }
 
-    fn execute<F: FnMut(usize, &[u8])>(
+    #[cfg_attr(feature = "x86-dispatch", inline(always))]
+    pub(crate) fn execute<F: FnMut(usize, &[u8])>(
         &self,
         k: Kernels,
         rounding: Rounding,
@@ -354,6 +355,7 @@ impl<'a> Model<'a> {
         }
     }
 
+    #[cfg_attr(feature = "x86-dispatch", inline(always))]
     fn run_op(&self, k: Kernels, rounding: Rounding, op: &Op, arena: &mut [u8]) {
         let ti = self.tensors[op.a];
         let to = self.tensors[op.out];

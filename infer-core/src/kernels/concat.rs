@@ -4,6 +4,7 @@
 use super::ConcatParams;
 
 /// The kernel (already the plain form; there is nothing to speed up).
+#[cfg_attr(feature = "x86-dispatch", inline(always))]
 pub fn run(p: &ConcatParams, out: &mut [u8]) {
     let (ya, yb) = out.split_at_mut(p.a.len().min(out.len()));
     for (y, &x) in ya.iter_mut().zip(p.a) {

@@ -62,6 +62,7 @@ fn pool_into(p: &ConvParams, oc: usize, acc: i32, lo: i8, d: &mut u8) {
 ///   product with its contiguous OHWI weights.
 /// - Larger patches: per kernel row, one contiguous dot product over `kw · cin` values (the
 ///   valid part of the row at borders), two output channels at a time.
+#[cfg_attr(feature = "x86-dispatch", inline(always))]
 pub fn fast(p: &ConvParams, out: &mut [u8]) {
     let len = p.kernel * p.kernel * p.in_shape.c;
     #[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
@@ -71,6 +72,10 @@ pub fn fast(p: &ConvParams, out: &mut [u8]) {
         return channels_inner::<9>(p, out);
     } else if len <= CI_LEN_MAX {
         return channels_inner::<0>(p, out);
+    }
+    #[cfg(target_pointer_width = "64")]
+    if p.pool == 2 && len <= WIN_LEN_MAX {
+        return pool_window4(p, out);
     }
     if len == 9 {
         // 3x3 on one channel, the usual first layer on grayscale images: a patch length known
@@ -124,6 +129,7 @@ const CI_GROUP: usize = 16;
 ///
 /// `L`: the patch length when known at compile time (the caller checked it), 0 when not.
 #[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
+#[cfg_attr(feature = "x86-dispatch", inline(always))]
 fn channels_inner<const L: usize>(p: &ConvParams, out: &mut [u8]) {
     let (k, s, cin) = (p.kernel, p.stride, p.in_shape.c);
     let o = p.out_shape;
@@ -181,7 +187,63 @@ fn channels_inner<const L: usize>(p: &ConvParams, out: &mut [u8]) {
     }
 }
 
+/// Longest patch of the four-position path (4 KiB of stack for the centered patches).
+#[cfg(target_pointer_width = "64")]
+pub const WIN_LEN_MAX: usize = 512;
+
+/// 64-bit hosts, 2x2 pool: the four positions of a pool window are gathered and centered once
+/// (i16), then each weight row is read once for all four dot products (the four sums of
+/// sign-extended i16 products are what x86's `pmaddwd` computes), and the window's maximum
+/// accumulator is kept.
+#[cfg(target_pointer_width = "64")]
+#[cfg_attr(feature = "x86-dispatch", inline(always))]
+fn pool_window4(p: &ConvParams, out: &mut [u8]) {
+    let (k, s, cin) = (p.kernel, p.stride, p.in_shape.c);
+    let o = p.out_shape;
+    let zp = p.in_zp as i16;
+    let lo = lower_clamp(p.out_zp, p.relu);
+    let len = (k * k * cin).min(WIN_LEN_MAX);
+    let mut patch = [0u8; WIN_LEN_MAX];
+    let mut xc = [[0i16; WIN_LEN_MAX]; 4];
+    let mut best = [0i32; CH_BLOCK];
+    let mut rq = RequantRow::new();
+    for c0 in (0..o.c).step_by(CH_BLOCK) {
+        let nb = (o.c - c0).min(CH_BLOCK);
+        p.sections.load_row(&mut rq, c0, nb);
+        let weights = p.sections.weights.get(c0 * len..).unwrap_or(&[]);
+        for py in 0..o.h {
+            for px in 0..o.w {
+                for (i, centered) in xc.iter_mut().enumerate() {
+                    let (dy, dx) = (i / 2, i % 2);
+                    let y0 = ((py * 2 + dy) * s) as isize - p.pad[0] as isize;
+                    let x0 = ((px * 2 + dx) * s) as isize - p.pad[1] as isize;
+                    gather(p, y0, x0, &mut patch[..len]);
+                    for (c, &v) in centered.iter_mut().zip(&patch[..len]) {
+                        *c = v as i8 as i16 - zp;
+                    }
+                }
+                let [x0, x1, x2, x3] = &xc;
+                let (x0, x1, x2, x3) = (&x0[..len], &x1[..len], &x2[..len], &x3[..len]);
+                for (b, row) in best[..nb].iter_mut().zip(weights.chunks_exact(len)) {
+                    let (mut s0, mut s1, mut s2, mut s3) = (0i32, 0i32, 0i32, 0i32);
+                    for ((((&w, &a0), &a1), &a2), &a3) in row.iter().zip(x0).zip(x1).zip(x2).zip(x3) {
+                        let w = w as i8 as i16 as i32;
+                        s0 += a0 as i32 * w;
+                        s1 += a1 as i32 * w;
+                        s2 += a2 as i32 * w;
+                        s3 += a3 as i32 * w;
+                    }
+                    *b = s0.max(s1).max(s2).max(s3);
+                }
+                let at = (py * o.w + px) * o.c + c0;
+                rq.apply(&best[..nb], p.out_zp, lo, p.rounding, &mut out[at..at + nb]);
+            }
+        }
+    }
+}
+
 /// `L`: the patch length when known at compile time (the caller checked `len == L`), 0 when not.
+#[cfg_attr(feature = "x86-dispatch", inline(always))]
 fn small_patch<const L: usize>(p: &ConvParams, out: &mut [u8]) {
     let (k, s, cin) = (p.kernel, p.stride, p.in_shape.c);
     let o = p.out_shape;
@@ -242,6 +304,7 @@ fn small_patch<const L: usize>(p: &ConvParams, out: &mut [u8]) {
     }
 }
 
+#[cfg_attr(feature = "x86-dispatch", inline(always))]
 fn row_spans(p: &ConvParams, out: &mut [u8]) {
     let (k, s, cin) = (p.kernel, p.stride, p.in_shape.c);
     let (ih, iw) = (p.in_shape.h as isize, p.in_shape.w as isize);

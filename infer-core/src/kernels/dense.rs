@@ -21,6 +21,7 @@ pub fn reference(p: &DenseParams, out: &mut [u8]) {
 /// Fast version: contiguous dot products, two output rows at a time. The input is prepared
 /// once (on the Cortex-M DSP path: its first [`super::PATCH_MAX`] bytes widened to 16-bit
 /// pairs) and shared by every row.
+#[cfg_attr(feature = "x86-dispatch", inline(always))]
 pub fn fast(p: &DenseParams, out: &mut [u8]) {
     let n = p.input.len().max(1);
     let lo = lower_clamp(p.out_zp, p.relu);

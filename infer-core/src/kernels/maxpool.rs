@@ -23,6 +23,7 @@ pub fn reference(p: &PoolParams, out: &mut [u8]) {
 }
 
 /// Fast version: element-wise max of whole channel vectors (vectorizes over channels).
+#[cfg_attr(feature = "x86-dispatch", inline(always))]
 pub fn fast(p: &PoolParams, out: &mut [u8]) {
     let (i, o, k) = (p.in_shape, p.out_shape, p.size);
     let c = i.c;

@@ -202,18 +202,7 @@ proptest! {
     /// planned arena never lets an op's output overlap a live tensor.
     #[test]
     fn random_models_agree_and_plan_is_sound(c in conv_case(1), dense_out in 1usize..8, seed in any::<u64>()) {
-        let oh = ((c.h + c.pad[0] + c.pad[2] - c.k) / c.stride + 1) / c.pool;
-        let ow = ((c.w + c.pad[1] + c.pad[3] - c.k) / c.stride + 1) / c.pool;
-        let mut b = BlobBuilder::new();
-        let x = b.tensor(img(c.h, c.w, 1), -128, 1.0 / 255.0);
-        let h = b.tensor(img(oh, ow, c.cout), c.out_zp, 0.1);
-        let y = b.tensor(flat(dense_out), 3, 0.2);
-        let wi: alloc::vec::Vec<i8> = c.weights.iter().map(|&v| v as i8).collect();
-        b.conv2d(x, h, c.k as u8, c.stride as u8, c.pad.map(|p| p as u8), if c.pool == 1 { 0 } else { c.pool as u8 }, c.relu, &wi, &c.bias, &c.requant);
-        let n = oh * ow * c.cout;
-        let wd: alloc::vec::Vec<i8> = (0..n * dense_out).map(|i| ((i as u64).wrapping_mul(seed | 1) >> 7) as i8).collect();
-        b.dense(h, y, false, &wd, &alloc::vec![1; dense_out], &alloc::vec![HALF; dense_out]);
-        let blob = b.finish(x, y);
+        let blob = random_model(&c, dense_out, seed);
         let m = Model::parse(&blob).unwrap();
         // Plan: the conv output never overlaps the input.
         let t = m.tensors();
@@ -223,5 +212,38 @@ proptest! {
         let out_a = m.run_with(Kernels::Reference, &c.input, &mut arena).unwrap();
         let out_b = m.run_with(Kernels::Fast, &c.input, &mut arena).unwrap();
         prop_assert_eq!(out_a, out_b);
+    }
+}
+
+/// A one-channel-input conv (from `c`) + dense model.
+fn random_model(c: &ConvCase, dense_out: usize, seed: u64) -> alloc::vec::Vec<u8> {
+    let oh = ((c.h + c.pad[0] + c.pad[2] - c.k) / c.stride + 1) / c.pool;
+    let ow = ((c.w + c.pad[1] + c.pad[3] - c.k) / c.stride + 1) / c.pool;
+    let mut b = BlobBuilder::new();
+    let x = b.tensor(img(c.h, c.w, 1), -128, 1.0 / 255.0);
+    let h = b.tensor(img(oh, ow, c.cout), c.out_zp, 0.1);
+    let y = b.tensor(flat(dense_out), 3, 0.2);
+    let wi: alloc::vec::Vec<i8> = c.weights.iter().map(|&v| v as i8).collect();
+    b.conv2d(x, h, c.k as u8, c.stride as u8, c.pad.map(|p| p as u8), if c.pool == 1 { 0 } else { c.pool as u8 }, c.relu, &wi, &c.bias, &c.requant);
+    let n = oh * ow * c.cout;
+    let wd: alloc::vec::Vec<i8> = (0..n * dense_out).map(|i| ((i as u64).wrapping_mul(seed | 1) >> 7) as i8).collect();
+    b.dense(h, y, false, &wd, &alloc::vec![1; dense_out], &alloc::vec![HALF; dense_out]);
+    b.finish(x, y)
+}
+
+#[cfg(feature = "x86-dispatch")]
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The AVX2-compiled path (when this CPU has it) gives the same bytes as the portable one.
+    #[test]
+    fn dispatched_run_equals_portable_run(c in conv_case(1), dense_out in 1usize..8, seed in any::<u64>()) {
+        let blob = random_model(&c, dense_out, seed);
+        let m = crate::Model::parse(&blob).unwrap();
+        let mut a = alloc::vec![0u8; m.arena_len()];
+        let mut b = alloc::vec![0u8; m.arena_len()];
+        let x = m.run(&c.input, &mut a).unwrap();
+        let y = m.run_dispatched(&c.input, &mut b).unwrap();
+        prop_assert_eq!(x.values, y.values);
     }
 }
