@@ -1,5 +1,6 @@
 //! Batch-1 latency per image of every engine on the committed MLP and CNN, same images, one
-//! criterion run: infer-core int8; ONNX Runtime f32 and int8 QDQ (one intra-op thread, all graph
+//! criterion run: infer-core int8 (portable build, and `run_dispatched`: the same kernels
+//! compiled for AVX2, chosen at run time); ONNX Runtime f32 and int8 QDQ (one intra-op thread, all graph
 //! optimizations); tract f32 and int8 QDQ (batch fixed to 1, optimized). Then throughput over
 //! the 10,000 test images. `cargo run -p benches --release --bin summary` tabulates the results.
 
@@ -23,6 +24,13 @@ fn latency(c: &mut Criterion) {
                 let img = &images[i * 784..(i + 1) * 784];
                 i = (i + 1) % LATENCY_IMAGES;
                 black_box(model.run(black_box(img), &mut arena).expect("run"))
+            })
+        });
+        g.bench_function("infer-core-int8 dispatched", |b| {
+            b.iter(|| {
+                let img = &images[i * 784..(i + 1) * 784];
+                i = (i + 1) % LATENCY_IMAGES;
+                black_box(model.run_dispatched(black_box(img), &mut arena).expect("run"))
             })
         });
         for (name, bytes) in [("onnxruntime-f32", m.onnx), ("onnxruntime-int8", m.onnx_int8)] {
@@ -62,6 +70,13 @@ fn throughput(c: &mut Criterion) {
             b.iter(|| {
                 for img in images.chunks_exact(784) {
                     black_box(model.run(img, &mut arena).expect("run"));
+                }
+            })
+        });
+        g.bench_function("infer-core-int8 dispatched", |b| {
+            b.iter(|| {
+                for img in images.chunks_exact(784) {
+                    black_box(model.run_dispatched(img, &mut arena).expect("run"));
                 }
             })
         });

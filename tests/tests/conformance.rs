@@ -115,3 +115,19 @@ fn onnx_files_pass_the_onnx_checker() {
     assert!(out.status.success(), "onnx checker failed:\n{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("ok ")).count(), files.len());
 }
+
+/// `Model::run_dispatched` (the kernels compiled for AVX2 when the CPU has it) gives the same
+/// int8 logits as the portable `Model::run` on every test image of both models.
+#[test]
+fn dispatched_infer_core_is_bit_identical_on_every_image() {
+    let test = conformance::test_set().expect("test set");
+    for m in onnx_models::ALL {
+        let model = infer_core::Model::parse(m.blob).expect("committed blob");
+        let (mut a, mut b) = (vec![0u8; model.arena_len()], vec![0u8; model.arena_len()]);
+        for (i, img) in test.pixels.chunks_exact(784).enumerate() {
+            let x = model.run(img, &mut a).expect("run");
+            let y = model.run_dispatched(img, &mut b).expect("run");
+            assert_eq!(x.values, y.values, "{}: image {i}", m.name);
+        }
+    }
+}
