@@ -23,8 +23,10 @@
 //!   about 2.8 KB on 32-bit targets), which `Model::parse` builds on the stack and returns by
 //!   value. The kernels use a fixed stack: a convolution gathers its receptive field in a
 //!   1 KiB buffer (patches of at most [`kernels::PATCH_MAX`] bytes), and the `cortex-m-dsp`
-//!   path widens it (or a dense layer's input) into 2 KiB more. The firmware example measures
-//!   a 10 KB stack high-water mark in total.
+//!   path widens it (or a dense layer's input) into 2 KiB more; per-channel constants and pool
+//!   maxima of up to 64 channels take 1.5 KiB; on 64-bit hosts the four-position pool path
+//!   holds 4 KiB of centered patches. The firmware example measures a 14.3 KB stack
+//!   high-water mark in total.
 //! - One file per kernel under [`kernels`]; each has a scalar `reference` and a `fast` version
 //!   proptested against it.
 //! - Feature `cortex-m-dsp` (ARMv7E-M targets only) switches the dot products to SXTB16/SMLAD
