@@ -342,7 +342,9 @@ pub fn image_grid(pixels: &[u8], cols: usize, title: &str, path: &Path) -> Resul
     let rows = n.div_ceil(cols).max(1);
     let scale = 2i32;
     let cell = SIDE as i32 * scale + 4;
-    let row_label = 80i32;
+    // With ten rows of ten, the rows are the classes and get their names.
+    let labelled = cols == 10 && rows == 10;
+    let row_label = if labelled { 80i32 } else { 10 };
     let root = canvas(path, ((row_label + cols as i32 * cell + 10) as u32, (40 + rows as i32 * cell + 10) as u32))?;
     let e = err("image grid");
     root.draw(&Text::new(title.to_string(), (10, 10), (FONT, 16).into_font().style(FontStyle::Bold)))
@@ -351,8 +353,7 @@ pub fn image_grid(pixels: &[u8], cols: usize, title: &str, path: &Path) -> Resul
         let (x, y) = (row_label + (k % cols) as i32 * cell, 40 + (k / cols) as i32 * cell);
         draw_image(&root, &pixels[k * PIXELS..(k + 1) * PIXELS], x, y, scale)?;
     }
-    // With ten rows of ten, the rows are the classes.
-    if cols == 10 && rows == 10 {
+    if labelled {
         for (r, name) in CLASS_NAMES.iter().enumerate() {
             root.draw(&Text::new(name.to_string(), (6, 40 + r as i32 * cell + cell / 2 - 6), (FONT, 12)))
                 .map_err(&e)?;
