@@ -82,11 +82,11 @@ pub fn look(net: &Net, pixels: &[u8], device: &Device) -> Result<Seen> {
     for chunk in pixels.chunks(500 * PIXELS) {
         let n = chunk.len() / PIXELS;
         let x = Tensor::<4>::from_data(TensorData::new(scale_pixels(&chunk[..n * PIXELS]), [n, 1, SIDE, SIDE]), device);
-        let f = net.features(x.clone());
+        let (f, logits) = net.features_and_logits(x);
         dim = f.dims()[1];
         let read = |t: Tensor<2>| t.into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("reading features: {e:?}"));
         features.extend(read(f)?);
-        probs.extend(read(softmax(net.forward(x), 1))?);
+        probs.extend(read(softmax(logits, 1))?);
     }
     Ok(Seen { features, dim, probs })
 }
