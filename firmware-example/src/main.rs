@@ -9,6 +9,7 @@
 #![no_std]
 #![no_main]
 
+mod exit;
 mod hash;
 
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -16,6 +17,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use infer_core::Model;
+
+use exit::exit;
 
 include!(concat!(env!("OUT_DIR"), "/expected.rs"));
 
@@ -38,24 +41,6 @@ macro_rules! out {
 #[cfg(feature = "nrf52840")]
 macro_rules! out {
     ($($t:tt)*) => { rtt_target::rprintln!($($t)*) };
-}
-
-/// Ends the run with `code` (semihosting extended exit on QEMU; a breakpoint on a board).
-fn exit(code: u32) -> ! {
-    #[cfg(not(feature = "nrf52840"))]
-    // SAFETY: SYS_EXIT_EXTENDED (0x20) with ADP_Stopped_ApplicationExit (0x20026) and the
-    // code; the debugger (QEMU) ends the session and exits with `code`.
-    unsafe {
-        cortex_m_semihosting::syscall(0x20, &[0x20026usize, code as usize]);
-    }
-    #[cfg(feature = "nrf52840")]
-    {
-        let _ = code;
-        cortex_m::asm::bkpt();
-    }
-    loop {
-        cortex_m::asm::wfi();
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! Builds the Cortex-M4F firmware, runs it on QEMU (mps2-an386), and checks that it exits 0
 //! (its int8 logits hash equals the host's) and prints the same accuracy as infer-core on the
-//! host for the same images. Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target
+//! host for the same images; and runs its `kernel_props` example, the on-target proptest of the
+//! Cortex-M4 kernels. Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target
 //! (`.ci/run` installs both); missing ones fail the test with instructions.
 
 use std::path::Path;
@@ -8,26 +9,50 @@ use std::process::Command;
 
 use infer_core::Model;
 
-#[test]
-fn firmware_on_qemu_matches_the_host_bit_for_bit() {
-    let fw = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-example");
+/// `cargo run --release --locked [args]` in firmware-example/ (QEMU via its runner); stdout,
+/// after checking that it exited 0.
+fn run_on_qemu(fw: &Path, args: &[&str]) -> String {
     let target = std::env::var("FIRMWARE_TARGET_DIR").unwrap_or_else(|_| {
         format!("{}/.cache/fmnist-edge/firmware-target", std::env::var("HOME").unwrap_or_default())
     });
     let out = Command::new(env!("CARGO"))
         .args(["run", "--release", "--locked"])
-        .current_dir(&fw)
+        .args(args)
+        .current_dir(fw)
         .env("CARGO_TARGET_DIR", &target)
         .env_remove("RUSTFLAGS")
         .output()
         .expect("cannot run cargo");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "firmware failed ({:?}); needs `apt-get install qemu-system-arm` and `rustup target add thumbv7em-none-eabihf`\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        "firmware {args:?} failed ({:?}); needs `apt-get install qemu-system-arm` and `rustup target add thumbv7em-none-eabihf`\nstdout:\n{stdout}\nstderr:\n{stderr}",
         out.status.code()
     );
+    stdout
+}
+
+fn firmware_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-example")
+}
+
+/// The Cortex-M4 builds of the kernels (DSP paths the host cannot run) against their scalar
+/// references on random layers, on QEMU.
+#[test]
+fn dsp_kernels_equal_their_references_on_qemu() {
+    let stdout = run_on_qemu(&firmware_dir(), &["--example", "kernel_props"]);
+    println!("{stdout}");
+    assert!(stdout.contains("all kernels agree with their references"), "{stdout}");
+    for family in ["conv small", "conv nine-byte patches", "conv pooled, long patches", "dense", "max pool"] {
+        assert!(stdout.lines().any(|l| l.starts_with(family) && l.contains("fast == reference")), "{family} missing:\n{stdout}");
+    }
+}
+
+#[test]
+fn firmware_on_qemu_matches_the_host_bit_for_bit() {
+    let fw = firmware_dir();
+    let stdout = run_on_qemu(&fw, &[]);
     assert!(stdout.contains("MATCH") && !stdout.contains("MISMATCH"), "{stdout}");
     println!("{stdout}");
 

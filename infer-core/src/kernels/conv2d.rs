@@ -77,6 +77,10 @@ pub fn fast(p: &ConvParams, out: &mut [u8]) {
     if p.pool == 2 && len <= WIN_LEN_MAX {
         return pool_window4(p, out);
     }
+    #[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
+    if super::conv9_dsp::run(p, out) || super::conv_pool4_dsp::run(p, out) {
+        return;
+    }
     if len == 9 {
         // 3x3 on one channel, the usual first layer on grayscale images: a patch length known
         // at compile time lets the dot products unroll completely.
@@ -94,7 +98,7 @@ const CH_BLOCK: usize = 64;
 /// The receptive field whose top-left tap is at `(y0, x0)` (may lie in the padding) into
 /// `patch` (`k · k · cin` bytes, HWC); padding taps get the zero point, so that `x − zp = 0`.
 #[inline(always)]
-fn gather(p: &ConvParams, y0: isize, x0: isize, patch: &mut [u8]) {
+pub(super) fn gather(p: &ConvParams, y0: isize, x0: isize, patch: &mut [u8]) {
     let (k, cin) = (p.kernel, p.in_shape.c);
     let (ih, iw) = (p.in_shape.h as isize, p.in_shape.w as isize);
     for ky in 0..k {
@@ -119,6 +123,7 @@ fn gather(p: &ConvParams, y0: isize, x0: isize, patch: &mut [u8]) {
 pub const CI_LEN_MAX: usize = 16;
 
 /// Output channels one vector group of the channels-innermost path holds.
+#[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
 const CI_GROUP: usize = 16;
 
 /// Channels innermost (portable path): the block's weights transposed once per call into

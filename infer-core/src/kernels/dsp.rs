@@ -59,6 +59,38 @@ fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     r
 }
 
+/// `a.lo · b.lo + a.hi · b.hi` on signed 16-bit lanes.
+#[inline(always)]
+pub(crate) fn smuad(a: u32, b: u32) -> i32 {
+    let r: i32;
+    // SAFETY: register-only instruction, defined for all inputs (see the module audit).
+    unsafe { asm!("smuad {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack)) };
+    r
+}
+
+/// Nine int8 values (minus `zp`) as four words of 16-bit pairs, `(v0, v2), (v1, v3), (v4, v6),
+/// (v5, v7)`, and `v8 − zp` as the fifth word. Two vectors packed alike have the dot product
+/// [`dot9`].
+#[inline(always)]
+pub(crate) fn pack9(v: &[u8; 9], zp: i32) -> [u32; 5] {
+    let z = (zp as u16 as u32) | ((zp as u16 as u32) << 16);
+    let (a, b) = (word(&v[..4]), word(&v[4..8]));
+    [
+        ssub16(sxtb16(a), z),
+        ssub16(sxtb16_ror8(a), z),
+        ssub16(sxtb16(b), z),
+        ssub16(sxtb16_ror8(b), z),
+        (v[8] as i8 as i32 - zp) as u32,
+    ]
+}
+
+/// The dot product of two [`pack9`] vectors: three `SMLAD`, one `SMUAD`, one `MLA`.
+#[inline(always)]
+pub(crate) fn dot9(x: &[u32; 5], w: &[u32; 5]) -> i32 {
+    let pairs = smlad(x[3], w[3], smlad(x[2], w[2], smlad(x[1], w[1], smuad(x[0], w[0]))));
+    pairs + (x[4] as i32) * (w[4] as i32)
+}
+
 #[inline(always)]
 fn word(b: &[u8]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
@@ -145,21 +177,12 @@ impl Widened {
         a + dot_centered(tail(x, body), tail(w, body), self.zp)
     }
 
-    /// Two weight rows at once: the pair loads are shared. Eight bytes per iteration (the loop
-    /// bookkeeping is paid once per 16 multiply-accumulates), then one word, then the tail.
+    /// Two weight rows at once: the pair loads are shared. Eight bytes per iteration in
+    /// [`dot2_pairs`], then one word, then the tail.
     #[inline(always)]
     pub(crate) fn dot2(&self, x: &[u8], w0: &[u8], w1: &[u8]) -> (i32, i32) {
-        let (mut a0, mut a1) = (0i32, 0i32);
         let dwords = self.words / 2;
-        let pairs = &self.pairs[..4 * dwords];
-        for ((p, c0), c1) in pairs.chunks_exact(4).zip(w0.chunks_exact(8)).zip(w1.chunks_exact(8)) {
-            let (v0, u0) = (word(&c0[..4]), word(&c0[4..]));
-            a0 = smlad(p[1], sxtb16_ror8(v0), smlad(p[0], sxtb16(v0), a0));
-            a0 = smlad(p[3], sxtb16_ror8(u0), smlad(p[2], sxtb16(u0), a0));
-            let (v1, u1) = (word(&c1[..4]), word(&c1[4..]));
-            a1 = smlad(p[1], sxtb16_ror8(v1), smlad(p[0], sxtb16(v1), a1));
-            a1 = smlad(p[3], sxtb16_ror8(u1), smlad(p[2], sxtb16(u1), a1));
-        }
+        let (mut a0, mut a1) = dot2_pairs(&self.pairs[..4 * dwords], w0, w1);
         if self.words % 2 == 1 {
             let i = self.words - 1;
             let (e, o) = (self.pairs[2 * i], self.pairs[2 * i + 1]);
@@ -178,7 +201,8 @@ impl Widened {
     pub(crate) fn dot2_fixed<const L: usize>(&self, x: &[u8; L], w0: &[u8; L], w1: &[u8; L]) -> (i32, i32) {
         let full = L / 4;
         if L > super::PATCH_MAX || self.words != full {
-            return self.dot2(x, w0, w1);
+            // Not loaded with `x` (never the case in the kernels): the plain loop is enough.
+            return dot2_centered(x, w0, w1, self.zp);
         }
         let (mut a0, mut a1) = (0i32, 0i32);
         for ((p, c0), c1) in self.pairs[..2 * full].chunks_exact(2).zip(w0.chunks_exact(4)).zip(w1.chunks_exact(4)) {
@@ -193,6 +217,146 @@ impl Widened {
         }
         (a0, a1)
     }
+}
+
+/// `(Σ p · w0, Σ p · w1)` over whole 8-byte chunks: `pairs` holds four widened words per chunk
+/// (as [`Widened::load`] writes them), `w0` and `w1` the int8 weights.
+///
+/// One hand-scheduled loop, because LLVM's version of it (indexed loads, an address add per
+/// row and chunk, separate pair loads) costs 29 instructions per 16 multiply-accumulates and
+/// this one 24: per chunk `LDRD` ×2 (pairs), `LDR` ×4 (weights), `SXTB16` ×8, `SMLAD` ×8,
+/// `CMP` + `BNE`. It runs for every dense layer and every convolution patch over 16 bytes.
+///
+/// Safety of the `asm!` (audited): the chunk count is the minimum that all three slices hold,
+/// so the loop reads `pairs[..4 · chunks]`, `w0[..8 · chunks]` and `w1[..8 · chunks]` and
+/// nothing else; it runs only when `chunks > 0` (the loop tests its end after the first chunk).
+/// `pairs` is a `u32` slice, so `LDRD` is word-aligned; the weight `LDR`s may be unaligned,
+/// which ARMv7-M allows for `LDR` (as the portable `u32::from_le_bytes` loads already assume).
+/// It writes only its listed registers and the flags (`CMP`, `SMLAD`'s sticky Q), no memory,
+/// no stack.
+#[inline(always)]
+fn dot2_pairs(pairs: &[u32], w0: &[u8], w1: &[u8]) -> (i32, i32) {
+    let chunks = (pairs.len() / 4).min(w0.len() / 8).min(w1.len() / 8);
+    let (mut a0, mut a1) = (0i32, 0i32);
+    if chunks == 0 {
+        return (a0, a1);
+    }
+    let (mut p, mut q0, mut q1) = (pairs.as_ptr(), w0.as_ptr(), w1.as_ptr());
+    let end = pairs[4 * chunks..].as_ptr();
+    // SAFETY: reads only inside the three slices (see the audit above); register-only writes.
+    unsafe {
+        asm!(
+            "2:",
+            "ldrd {e}, {o}, [{p}], #8",
+            "ldr {v0}, [{q0}], #4",
+            "ldr {v1}, [{q1}], #4",
+            "sxtb16 {t}, {v0}",
+            "smlad {a0}, {e}, {t}, {a0}",
+            "sxtb16 {v0}, {v0}, ror #8",
+            "smlad {a0}, {o}, {v0}, {a0}",
+            "sxtb16 {t}, {v1}",
+            "smlad {a1}, {e}, {t}, {a1}",
+            "sxtb16 {v1}, {v1}, ror #8",
+            "smlad {a1}, {o}, {v1}, {a1}",
+            "ldrd {e}, {o}, [{p}], #8",
+            "ldr {v0}, [{q0}], #4",
+            "ldr {v1}, [{q1}], #4",
+            "sxtb16 {t}, {v0}",
+            "smlad {a0}, {e}, {t}, {a0}",
+            "sxtb16 {v0}, {v0}, ror #8",
+            "smlad {a0}, {o}, {v0}, {a0}",
+            "sxtb16 {t}, {v1}",
+            "smlad {a1}, {e}, {t}, {a1}",
+            "sxtb16 {v1}, {v1}, ror #8",
+            "smlad {a1}, {o}, {v1}, {a1}",
+            "cmp {p}, {end}",
+            "bne 2b",
+            p = inout(reg) p,
+            q0 = inout(reg) q0,
+            q1 = inout(reg) q1,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            end = in(reg) end,
+            e = out(reg) _,
+            o = out(reg) _,
+            v0 = out(reg) _,
+            v1 = out(reg) _,
+            t = out(reg) _,
+            options(nostack, readonly)
+        );
+    }
+    let _ = (p, q0, q1);
+    (a0, a1)
+}
+
+/// One word of four int8 values minus `zp` as the pair words `((v0, v2), (v1, v3))` that
+/// [`Widened::load`] writes and `SXTB16` makes of the weights.
+#[inline(always)]
+pub(crate) fn widen_word(b: &[u8], zp: i32) -> (u32, u32) {
+    let z = (zp as u16 as u32) | ((zp as u16 as u32) << 16);
+    let v = word(b);
+    (ssub16(sxtb16(v), z), ssub16(sxtb16_ror8(v), z))
+}
+
+/// The dot products of one weight row `w` with four positions' widened inputs at once:
+/// `xw` holds, per 4-byte chunk, the pair words of positions 0..3 (eight words per chunk).
+/// Returns the four sums over the whole chunks both slices hold.
+///
+/// Per chunk: one `LDR` and two `SXTB16` widen four weights, which then serve four positions
+/// (four `LDRD`, eight `SMLAD`): 17 instructions per 16 multiply-accumulates with the loop test,
+/// against 24 per 16 for two channels of one position ([`dot2_pairs`]), because the weight
+/// widening is shared four ways instead of the input's two.
+///
+/// Safety of the `asm!` (audited): `chunks` is the number of whole chunks both slices hold, so
+/// the loop reads `xw[..8 · chunks]` and `w[..4 · chunks]` only, and it runs only when
+/// `chunks > 0`. `xw` is a `u32` slice, so `LDRD` is word-aligned; the weight `LDR` may be
+/// unaligned, which ARMv7-M allows. It writes only its listed registers and the flags.
+#[inline(always)]
+pub(crate) fn dot_positions4(xw: &[u32], w: &[u8]) -> [i32; 4] {
+    let chunks = (xw.len() / 8).min(w.len() / 4);
+    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+    if chunks == 0 {
+        return [a0, a1, a2, a3];
+    }
+    let (mut p, mut q) = (xw.as_ptr(), w.as_ptr());
+    let end = xw[8 * chunks..].as_ptr();
+    // SAFETY: reads only inside the two slices (see the audit above); register-only writes.
+    unsafe {
+        asm!(
+            "2:",
+            "ldr {v}, [{q}], #4",
+            "sxtb16 {t}, {v}",
+            "sxtb16 {v}, {v}, ror #8",
+            "ldrd {e}, {o}, [{p}], #8",
+            "smlad {a0}, {e}, {t}, {a0}",
+            "smlad {a0}, {o}, {v}, {a0}",
+            "ldrd {e}, {o}, [{p}], #8",
+            "smlad {a1}, {e}, {t}, {a1}",
+            "smlad {a1}, {o}, {v}, {a1}",
+            "ldrd {e}, {o}, [{p}], #8",
+            "smlad {a2}, {e}, {t}, {a2}",
+            "smlad {a2}, {o}, {v}, {a2}",
+            "ldrd {e}, {o}, [{p}], #8",
+            "smlad {a3}, {e}, {t}, {a3}",
+            "smlad {a3}, {o}, {v}, {a3}",
+            "cmp {p}, {end}",
+            "bne 2b",
+            p = inout(reg) p,
+            q = inout(reg) q,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            end = in(reg) end,
+            v = out(reg) _,
+            t = out(reg) _,
+            e = out(reg) _,
+            o = out(reg) _,
+            options(nostack, readonly)
+        );
+    }
+    let _ = (p, q);
+    [a0, a1, a2, a3]
 }
 
 /// `v[at..]`, or empty.

@@ -4,6 +4,10 @@
 
 pub mod concat;
 pub mod conv2d;
+#[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
+mod conv9_dsp;
+#[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
+mod conv_pool4_dsp;
 pub mod dense;
 #[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
 mod dsp;
