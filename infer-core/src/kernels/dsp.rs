@@ -2,11 +2,19 @@
 //!
 //! # Audit of the `unsafe` in this file
 //!
-//! This is the only `unsafe` in infer-core. Each `asm!` block is a single DSP instruction that
-//! reads and writes registers only: no memory access (`nomem`), no stack (`nostack`), no
-//! control flow. `SXTB16` and `SSUB16`/`SMLAD` are defined for every input value, so no input
-//! can cause undefined behaviour; `SSUB16` writes the GE flags and `SMLAD` may set the sticky Q
-//! flag, which is why the blocks do not claim `preserves_flags` (nothing in Rust reads either).
+//! This is the only `unsafe` in infer-core's Cortex-M path. Two kinds of `asm!` block:
+//!
+//! - Single DSP instructions (`SXTB16`, `SSUB16`, `SMLAD`, `SMUAD`) that read and write
+//!   registers only: no memory access (`nomem`), no stack (`nostack`), no control flow. They
+//!   are defined for every input value, so no input can cause undefined behaviour; `SSUB16`
+//!   writes the GE flags and `SMLAD` may set the sticky Q flag, which is why those blocks do
+//!   not claim `preserves_flags` (nothing in Rust reads either).
+//! - Two hand-scheduled loops, [`dot2_pairs`] and [`dot_positions4`], that read memory
+//!   (`readonly`, `nostack`): each takes its trip count from the lengths of the slices it is
+//!   given, reads only inside them (the bounds are argued at each), writes only registers it
+//!   declares, and runs only when the trip count is at least one. `LDRD` only reads `u32`
+//!   slices (word-aligned); weight `LDR`s may be unaligned, which ARMv7-M permits.
+//!
 //! Overflow cannot happen: lanes hold `x − zp` in [−255, 255] and weights in [−128, 127], and
 //! `Model::parse` bounds every accumulator below 2³¹ (see docs/QUANTIZATION.md).
 //!
@@ -15,8 +23,9 @@
 //! widens them in pairs and `SMLAD` does two multiply-accumulates, and the input's widening is
 //! shared by two output channels. The instruction counts are in firmware-example/README.md.
 //!
-//! The result is bit-identical to [`super::dot_centered`]: the firmware checks the hash of all
-//! its int8 logits against the host's (portable kernels) on every run.
+//! The results are bit-identical to the portable kernels: the firmware checks the hash of all
+//! its int8 logits against the host's on every run, and `firmware-example`'s `kernel_props`
+//! example checks every fast kernel against its scalar reference on random layers, on QEMU.
 #![allow(unsafe_code)]
 
 use core::arch::asm;
@@ -303,60 +312,88 @@ pub(crate) fn widen_word(b: &[u8], zp: i32) -> (u32, u32) {
 /// Returns the four sums over the whole chunks both slices hold.
 ///
 /// Per chunk: one `LDR` and two `SXTB16` widen four weights, which then serve four positions
-/// (four `LDRD`, eight `SMLAD`): 17 instructions per 16 multiply-accumulates with the loop test,
+/// (four `LDRD`, eight `SMLAD`): 16 instructions per 16 multiply-accumulates, plus the loop test
+/// once per two chunks,
 /// against 24 per 16 for two channels of one position ([`dot2_pairs`]), because the weight
 /// widening is shared four ways instead of the input's two.
 ///
-/// Safety of the `asm!` (audited): `chunks` is the number of whole chunks both slices hold, so
-/// the loop reads `xw[..8 · chunks]` and `w[..4 · chunks]` only, and it runs only when
-/// `chunks > 0`. `xw` is a `u32` slice, so `LDRD` is word-aligned; the weight `LDR` may be
+/// Safety of the `asm!` (audited): `chunks` is the number of whole chunks both slices hold; the
+/// loop takes them two at a time, so it reads `xw[..16 · (chunks / 2)]` and
+/// `w[..8 · (chunks / 2)]` only, and it runs only when there is a pair (an odd last chunk is
+/// done with the single-instruction wrappers). `xw` is a `u32` slice, so `LDRD` is word-aligned; the weight `LDR` may be
 /// unaligned, which ARMv7-M allows. It writes only its listed registers and the flags.
 #[inline(always)]
 pub(crate) fn dot_positions4(xw: &[u32], w: &[u8]) -> [i32; 4] {
     let chunks = (xw.len() / 8).min(w.len() / 4);
-    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
-    if chunks == 0 {
-        return [a0, a1, a2, a3];
+    let mut acc = [0i32; 4];
+    let twos = chunks / 2;
+    if twos > 0 {
+        let [mut a0, mut a1, mut a2, mut a3] = acc;
+        let (mut p, mut q) = (xw.as_ptr(), w.as_ptr());
+        let end = xw[16 * twos..].as_ptr();
+        // SAFETY: reads only `xw[..16 · twos]` and `w[..8 · twos]`, inside the two slices (see
+        // the audit above); register-only writes.
+        unsafe {
+            asm!(
+                "2:",
+                "ldr {v}, [{q}], #4",
+                "sxtb16 {t}, {v}",
+                "sxtb16 {v}, {v}, ror #8",
+                "ldrd {e}, {o}, [{p}], #8",
+                "smlad {a0}, {e}, {t}, {a0}",
+                "smlad {a0}, {o}, {v}, {a0}",
+                "ldrd {e}, {o}, [{p}], #8",
+                "smlad {a1}, {e}, {t}, {a1}",
+                "smlad {a1}, {o}, {v}, {a1}",
+                "ldrd {e}, {o}, [{p}], #8",
+                "smlad {a2}, {e}, {t}, {a2}",
+                "smlad {a2}, {o}, {v}, {a2}",
+                "ldrd {e}, {o}, [{p}], #8",
+                "smlad {a3}, {e}, {t}, {a3}",
+                "smlad {a3}, {o}, {v}, {a3}",
+                "ldr {v}, [{q}], #4",
+                "sxtb16 {t}, {v}",
+                "sxtb16 {v}, {v}, ror #8",
+                "ldrd {e}, {o}, [{p}], #8",
+                "smlad {a0}, {e}, {t}, {a0}",
+                "smlad {a0}, {o}, {v}, {a0}",
+                "ldrd {e}, {o}, [{p}], #8",
+                "smlad {a1}, {e}, {t}, {a1}",
+                "smlad {a1}, {o}, {v}, {a1}",
+                "ldrd {e}, {o}, [{p}], #8",
+                "smlad {a2}, {e}, {t}, {a2}",
+                "smlad {a2}, {o}, {v}, {a2}",
+                "ldrd {e}, {o}, [{p}], #8",
+                "smlad {a3}, {e}, {t}, {a3}",
+                "smlad {a3}, {o}, {v}, {a3}",
+                "cmp {p}, {end}",
+                "bne 2b",
+                p = inout(reg) p,
+                q = inout(reg) q,
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                end = in(reg) end,
+                v = out(reg) _,
+                t = out(reg) _,
+                e = out(reg) _,
+                o = out(reg) _,
+                options(nostack, readonly)
+            );
+        }
+        let _ = (p, q);
+        acc = [a0, a1, a2, a3];
     }
-    let (mut p, mut q) = (xw.as_ptr(), w.as_ptr());
-    let end = xw[8 * chunks..].as_ptr();
-    // SAFETY: reads only inside the two slices (see the audit above); register-only writes.
-    unsafe {
-        asm!(
-            "2:",
-            "ldr {v}, [{q}], #4",
-            "sxtb16 {t}, {v}",
-            "sxtb16 {v}, {v}, ror #8",
-            "ldrd {e}, {o}, [{p}], #8",
-            "smlad {a0}, {e}, {t}, {a0}",
-            "smlad {a0}, {o}, {v}, {a0}",
-            "ldrd {e}, {o}, [{p}], #8",
-            "smlad {a1}, {e}, {t}, {a1}",
-            "smlad {a1}, {o}, {v}, {a1}",
-            "ldrd {e}, {o}, [{p}], #8",
-            "smlad {a2}, {e}, {t}, {a2}",
-            "smlad {a2}, {o}, {v}, {a2}",
-            "ldrd {e}, {o}, [{p}], #8",
-            "smlad {a3}, {e}, {t}, {a3}",
-            "smlad {a3}, {o}, {v}, {a3}",
-            "cmp {p}, {end}",
-            "bne 2b",
-            p = inout(reg) p,
-            q = inout(reg) q,
-            a0 = inout(reg) a0,
-            a1 = inout(reg) a1,
-            a2 = inout(reg) a2,
-            a3 = inout(reg) a3,
-            end = in(reg) end,
-            v = out(reg) _,
-            t = out(reg) _,
-            e = out(reg) _,
-            o = out(reg) _,
-            options(nostack, readonly)
-        );
+    if chunks % 2 == 1 {
+        let i = chunks - 1;
+        let v = word(&w[4 * i..]);
+        let (we, wo) = (sxtb16(v), sxtb16_ror8(v));
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a = smlad(xw[8 * i + 2 * j + 1], wo, smlad(xw[8 * i + 2 * j], we, *a));
+        }
     }
-    let _ = (p, q);
-    [a0, a1, a2, a3]
+    acc
 }
 
 /// `v[at..]`, or empty.
