@@ -3,7 +3,8 @@
 //! Rust's default x86-64 target assumes SSE2 only. [`Model::run_dispatched`] runs the same
 //! interpreter and kernels compiled a second time for x86-64-v3 (AVX2, FMA, BMI1/2, ...):
 //! every kernel is `#[inline(always)]`, so inlined into [`Model::run_v3`] it is compiled with
-//! that function's target features. The integer arithmetic is the same, so the results are
+//! that function's target features; convolutions with a 2x2 pool and dense layers go to the
+//! AVX2 intrinsic kernels of `kernels/avx2.rs` (their `unsafe` is audited there). The integer arithmetic is the same, so the results are
 //! bit-identical to [`Model::run`] (the conformance suite checks all 10,000 test images).
 //!
 //! # Audit of the `unsafe` in this file
@@ -14,6 +15,8 @@
 //! feature `run_v3` is compiled with.
 #![allow(unsafe_code)]
 
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::Avx2;
 use crate::model::Kernels;
 use crate::requant::Rounding;
 use crate::{Error, Model, Output};
@@ -23,9 +26,11 @@ impl Model<'_> {
     /// time; the check is cached by the standard library). Bit-identical to [`Model::run`].
     pub fn run_dispatched(&self, pixels: &[u8], arena: &mut [u8]) -> Result<Output, Error> {
         #[cfg(target_arch = "x86_64")]
-        if has_v3() {
+        if has_v3()
+            && let Some(avx2) = Avx2::detect()
+        {
             // SAFETY: `has_v3` checked that the CPU supports every feature `run_v3` enables.
-            return unsafe { self.run_v3(pixels, arena) };
+            return unsafe { self.run_v3(avx2, pixels, arena) };
         }
         self.run(pixels, arena)
     }
@@ -40,8 +45,8 @@ impl Model<'_> {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt,movbe,popcnt")]
-    fn run_v3(&self, pixels: &[u8], arena: &mut [u8]) -> Result<Output, Error> {
-        self.execute(Kernels::Fast, Rounding::HalfToEven, pixels, arena, |_, _| {})
+    fn run_v3(&self, avx2: Avx2, pixels: &[u8], arena: &mut [u8]) -> Result<Output, Error> {
+        self.execute(Kernels::Fast, Some(avx2), Rounding::HalfToEven, pixels, arena, |_, _| {})
     }
 }
 

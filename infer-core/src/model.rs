@@ -5,7 +5,7 @@ use heapless::Vec;
 
 use crate::blob::{self, HEADER_LEN, OP_RECORD, OpRecord, Reader, TENSOR_RECORD, TensorRecord, kind};
 use crate::error::{Error, OpProblem};
-use crate::kernels::{self, ConcatParams, ConvParams, DenseParams, PoolParams, Sections};
+use crate::kernels::{self, Avx2, ConcatParams, ConvParams, DenseParams, PoolParams, Sections};
 use crate::output::Output;
 use crate::plan;
 use crate::requant::{Requant, Rounding};
@@ -297,19 +297,20 @@ impl<'a> Model<'a> {
         arena: &mut [u8],
         observe: F,
     ) -> Result<Output, Error> {
-        self.execute(k, Rounding::HalfToEven, pixels, arena, observe)
+        self.execute(k, None, Rounding::HalfToEven, pixels, arena, observe)
     }
 
     /// Runs with another tie rule than the contract's ties-to-even. Only for measuring the
     /// rounding choice against other engines; models are specified with ties to even.
     pub fn run_with_rounding(&self, k: Kernels, rounding: Rounding, pixels: &[u8], arena: &mut [u8]) -> Result<Output, Error> {
-        self.execute(k, rounding, pixels, arena, |_, _| {})
+        self.execute(k, None, rounding, pixels, arena, |_, _| {})
     }
 
     #[cfg_attr(feature = "x86-dispatch", inline(always))]
     pub(crate) fn execute<F: FnMut(usize, &[u8])>(
         &self,
         k: Kernels,
+        simd: Option<Avx2>,
         rounding: Rounding,
         pixels: &[u8],
         arena: &mut [u8],
@@ -334,7 +335,7 @@ impl<'a> Model<'a> {
             *d = p ^ 0x80;
         }
         for (i, op) in self.ops.iter().enumerate() {
-            self.run_op(k, rounding, op, arena);
+            self.run_op(k, simd, rounding, op, arena);
             let t = self.tensors[op.out];
             observe(i, &arena[t.offset..t.offset + t.shape.numel()]);
         }
@@ -356,7 +357,7 @@ impl<'a> Model<'a> {
     }
 
     #[cfg_attr(feature = "x86-dispatch", inline(always))]
-    fn run_op(&self, k: Kernels, rounding: Rounding, op: &Op, arena: &mut [u8]) {
+    fn run_op(&self, k: Kernels, simd: Option<Avx2>, rounding: Rounding, op: &Op, arena: &mut [u8]) {
         let ti = self.tensors[op.a];
         let to = self.tensors[op.out];
         let out_range = to.offset..to.offset + to.shape.numel();
@@ -387,6 +388,7 @@ impl<'a> Model<'a> {
                     rounding,
                 };
                 match k {
+                    Kernels::Fast if simd.is_some_and(|t| t.conv(&p, y)) => {}
                     Kernels::Fast => kernels::conv2d::fast(&p, y),
                     Kernels::Reference => kernels::conv2d::reference(&p, y),
                 }
@@ -402,6 +404,7 @@ impl<'a> Model<'a> {
                     rounding,
                 };
                 match k {
+                    Kernels::Fast if simd.is_some_and(|t| t.dense(&p, y)) => {}
                     Kernels::Fast => kernels::dense::fast(&p, y),
                     Kernels::Reference => kernels::dense::reference(&p, y),
                 }

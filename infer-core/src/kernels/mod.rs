@@ -2,6 +2,8 @@
 //! a `fast` version; the fast ones are proptested against the references and must agree bit
 //! for bit. Activations are int8 stored as bytes (`b as i8`), HWC layout.
 
+#[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+mod avx2;
 pub mod concat;
 pub mod conv2d;
 #[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
@@ -15,6 +17,25 @@ pub mod maxpool;
 
 use crate::model::Shape;
 use crate::requant::{Requant, RequantRow, Rounding};
+
+#[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+pub(crate) use avx2::Avx2;
+
+/// Stand-in for the AVX2 token where there is none (no value exists, so the kernels that take
+/// an `Option<Avx2>` always get `None`).
+#[cfg(not(all(feature = "x86-dispatch", target_arch = "x86_64")))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Avx2 {}
+
+#[cfg(not(all(feature = "x86-dispatch", target_arch = "x86_64")))]
+impl Avx2 {
+    pub(crate) fn conv(self, _: &ConvParams, _: &mut [u8]) -> bool {
+        match self {}
+    }
+    pub(crate) fn dense(self, _: &DenseParams, _: &mut [u8]) -> bool {
+        match self {}
+    }
+}
 
 /// The read-only data of a weighted layer, straight from the blob.
 #[derive(Debug, Clone, Copy)]

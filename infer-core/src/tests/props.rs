@@ -63,7 +63,17 @@ fn conv_case_in(
     cin: core::ops::RangeInclusive<usize>,
     cout: core::ops::RangeInclusive<usize>,
 ) -> impl Strategy<Value = ConvCase> {
-    (k, 1usize..=2, cin, cout, 1usize..=3)
+    conv_case_pooled(k, cin, cout, 1..=3)
+}
+
+/// [`conv_case_in`] with the pool window drawn from `pool`.
+fn conv_case_pooled(
+    k: core::ops::RangeInclusive<usize>,
+    cin: core::ops::RangeInclusive<usize>,
+    cout: core::ops::RangeInclusive<usize>,
+    pool: core::ops::RangeInclusive<usize>,
+) -> impl Strategy<Value = ConvCase> {
+    (k, 1usize..=2, cin, cout, pool)
         .prop_flat_map(|(k, stride, cin, cout, pool)| {
             let pads = proptest::array::uniform4(0..k);
             (Just((k, stride, cin, cout, pool)), pads, 1usize..=9, 1usize..=9)
@@ -131,31 +141,82 @@ proptest! {
 }
 
 fn check_conv(c: &ConvCase) -> Result<(), TestCaseError> {
-    {
-        let oh = ((c.h + c.pad[0] + c.pad[2] - c.k) / c.stride + 1) / c.pool;
-        let ow = ((c.w + c.pad[1] + c.pad[3] - c.k) / c.stride + 1) / c.pool;
-        let (bias, rq) = (le(&c.bias), le_rq(&c.requant));
-        let p = ConvParams {
-            input: &c.input,
-            in_shape: img(c.h, c.w, c.cin),
-            in_zp: c.in_zp,
-            sections: Sections { weights: &c.weights, bias: &bias, requant: &rq },
-            kernel: c.k,
-            stride: c.stride,
-            pad: c.pad,
-            pool: c.pool,
-            out_shape: img(oh, ow, c.cout),
-            out_zp: c.out_zp,
-            relu: c.relu,
-            rounding: Rounding::HalfToEven,
-        };
-        let n = oh * ow * c.cout;
-        let (mut a, mut b) = (alloc::vec![0u8; n], alloc::vec![0u8; n]);
-        kernels::conv2d::reference(&p, &mut a);
-        kernels::conv2d::fast(&p, &mut b);
-        prop_assert_eq!(a, b);
-    }
+    check_conv_with(c, kernels::conv2d::fast)
+}
+
+/// `fast` against the reference on the layer `c` describes.
+fn check_conv_with(c: &ConvCase, fast: impl Fn(&ConvParams, &mut [u8])) -> Result<(), TestCaseError> {
+    let oh = ((c.h + c.pad[0] + c.pad[2] - c.k) / c.stride + 1) / c.pool;
+    let ow = ((c.w + c.pad[1] + c.pad[3] - c.k) / c.stride + 1) / c.pool;
+    let (bias, rq) = (le(&c.bias), le_rq(&c.requant));
+    let p = ConvParams {
+        input: &c.input,
+        in_shape: img(c.h, c.w, c.cin),
+        in_zp: c.in_zp,
+        sections: Sections { weights: &c.weights, bias: &bias, requant: &rq },
+        kernel: c.k,
+        stride: c.stride,
+        pad: c.pad,
+        pool: c.pool,
+        out_shape: img(oh, ow, c.cout),
+        out_zp: c.out_zp,
+        relu: c.relu,
+        rounding: Rounding::HalfToEven,
+    };
+    let n = oh * ow * c.cout;
+    let (mut a, mut b) = (alloc::vec![0u8; n], alloc::vec![0u8; n]);
+    kernels::conv2d::reference(&p, &mut a);
+    fast(&p, &mut b);
+    prop_assert_eq!(a, b);
     Ok(())
+}
+
+/// The AVX2 token; these tests need an AVX2 CPU (CI's has one) and fail loudly without.
+#[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+fn avx2() -> kernels::Avx2 {
+    kernels::Avx2::detect().expect("the AVX2 kernel tests need a CPU with AVX2")
+}
+
+#[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Pooled convolutions on the AVX2 paths: short patches (channels in lanes, up to 70
+    /// channels), long ones with and without whole 16-value kernel rows, padding, strides.
+    #[test]
+    fn avx2_conv_equals_reference(c in prop_oneof![
+        conv_case_pooled(1..=4, 1..=4, 1..=70, 2..=2),
+        conv_case_pooled(1..=3, 5..=40, 1..=70, 2..=2),
+        conv_case_pooled(1..=3, 16..=16, 1..=20, 1..=3),
+    ]) {
+        let t = avx2();
+        check_conv_with(&c, |p, out| {
+            if !t.conv(p, out) {
+                kernels::conv2d::fast(p, out);
+            }
+        })?;
+    }
+
+    #[test]
+    fn avx2_dense_equals_reference(
+        (input, weights, bias, rq, in_zp, out_zp, relu) in (1usize..1200, 1usize..80).prop_flat_map(|(n, out)| (
+            proptest::collection::vec(any::<u8>(), n),
+            proptest::collection::vec(any::<u8>(), n * out),
+            biases(out, n),
+            proptest::collection::vec(requant(), out),
+            any::<i8>(),
+            any::<i8>(),
+            any::<bool>(),
+        ))
+    ) {
+        let (b, r) = (le(&bias), le_rq(&rq));
+        let p = DenseParams { input: &input, in_zp, sections: Sections { weights: &weights, bias: &b, requant: &r }, out_zp, relu, rounding: Rounding::HalfToEven };
+        let out = bias.len();
+        let (mut x, mut y) = (alloc::vec![0u8; out], alloc::vec![0u8; out]);
+        kernels::dense::reference(&p, &mut x);
+        prop_assert!(avx2().dense(&p, &mut y));
+        prop_assert_eq!(x, y);
+    }
 }
 
 proptest! {
