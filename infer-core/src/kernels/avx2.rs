@@ -31,26 +31,47 @@
 use core::arch::x86_64::{
     __m256i, _mm_add_epi32, _mm_loadu_si128, _mm_storeu_si128, _mm256_add_epi32, _mm256_castsi256_si128,
     _mm256_cvtepi8_epi16, _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16,
-    _mm256_max_epi32, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_setzero_si256, _mm256_storeu_si256,
-    _mm256_sub_epi16,
+    _mm256_max_epi32, _mm256_permute2x128_si256, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_setzero_si256, _mm256_storeu_si256,
+    _mm256_shuffle_epi32, _mm256_sub_epi16,
 };
 
 use super::{ConvParams, DenseParams};
 use crate::requant::{ROW, RequantRow, lower_clamp};
 
-/// Proof that this CPU executes AVX2 instructions.
+/// Proof that this CPU executes AVX2 instructions, and whether it also has AVX-512 VNNI
+/// (with AVX-512VL, for the 256-bit forms).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Avx2(());
+pub(crate) struct Avx2 {
+    vnni: bool,
+}
 
 impl Avx2 {
     /// The token, when the CPU has AVX2.
     pub(crate) fn detect() -> Option<Self> {
-        std::is_x86_feature_detected!("avx2").then_some(Avx2(()))
+        let vnni = std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl");
+        std::is_x86_feature_detected!("avx2").then_some(Avx2 { vnni })
     }
 
-    /// [`conv_pool4`]; `false` (nothing written) when the layer is not one it takes.
+    /// The token without the VNNI kernels (to test the AVX2 ones on a VNNI CPU).
+    #[cfg(test)]
+    pub(crate) fn without_vnni(self) -> Self {
+        Avx2 { vnni: false }
+    }
+
+    /// Whether the VNNI kernels run.
+    #[cfg(test)]
+    pub(crate) fn has_vnni(self) -> bool {
+        self.vnni
+    }
+
+    /// [`super::vnni::conv_pool4`] when the CPU has VNNI and the layer suits it, else
+    /// [`conv_pool4`]; `false` (nothing written) when neither takes the layer.
     #[inline(always)]
     pub(crate) fn conv(self, p: &ConvParams, out: &mut [u8]) -> bool {
+        // SAFETY: `vnni` is true only when `detect` found AVX-512 VNNI and VL (and AVX2).
+        if self.vnni && unsafe { super::vnni::conv_pool4(p, out) } {
+            return true;
+        }
         // SAFETY: the token exists, so the CPU has AVX2 (see `detect`).
         unsafe { conv_pool4(p, out) }
     }
@@ -82,7 +103,7 @@ fn inputs16(x: &[i16; 16]) -> __m256i {
 /// The sums of the eight lanes of each of four accumulators.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn sums4(a: [__m256i; 4]) -> [i32; 4] {
+pub(super) fn sums4(a: [__m256i; 4]) -> [i32; 4] {
     let h = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
     let s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
     let mut r = [0i32; 4];
@@ -93,14 +114,14 @@ fn sums4(a: [__m256i; 4]) -> [i32; 4] {
 
 /// `v` (a whole number of 16-element chunks) as chunks.
 #[inline(always)]
-fn chunks16<T>(v: &[T]) -> &[[T; 16]] {
+pub(super) fn chunks16<T>(v: &[T]) -> &[[T; 16]] {
     v.as_chunks::<16>().0
 }
 
 /// The eight i32 lanes of `v`.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn lanes8(v: __m256i) -> [i32; 8] {
+pub(super) fn lanes8(v: __m256i) -> [i32; 8] {
     let mut r = [0i32; 8];
     // SAFETY: writes the 32 bytes of `r` (unaligned store).
     unsafe { _mm256_storeu_si256(r.as_mut_ptr().cast(), v) };
@@ -144,14 +165,14 @@ fn gather_centered(p: &ConvParams, xin: &[i16], y0: isize, x0: isize, dst: &mut 
 
 /// Top-left input tap of pool-window position `i` (0..4, row-major) of pooled output (py, px).
 #[inline(always)]
-fn window_origin(p: &ConvParams, py: usize, px: usize, i: usize) -> (isize, isize) {
+pub(super) fn window_origin(p: &ConvParams, py: usize, px: usize, i: usize) -> (isize, isize) {
     let y0 = ((py * 2 + i / 2) * p.stride) as isize - p.pad[0] as isize;
     let x0 = ((px * 2 + i % 2) * p.stride) as isize - p.pad[1] as isize;
     (y0, x0)
 }
 
 /// Largest kernel side whose rows [`conv_pool4`] reads in place.
-const K_MAX: usize = 7;
+pub(super) const K_MAX: usize = 7;
 
 /// Longest patch [`conv_pool4`] takes.
 pub(crate) const WINDOW_LEN_MAX: usize = 1024;
@@ -190,9 +211,10 @@ fn conv_pool4(p: &ConvParams, out: &mut [u8]) -> bool {
     let o = p.out_shape;
     let lo = lower_clamp(p.out_zp, p.relu);
     let body = len / 16 * 16;
-    let chunks = body / 16;
     let run = k * cin;
+    // Kernel rows read in place need whole chunks; a patch tail needs the one-channel path.
     let in_place = run % 16 == 0 && k <= K_MAX;
+    let pairs = body == len;
     let mut xc = [[0i16; WINDOW_LEN_MAX]; 4];
     let mut best = [0i32; ROW];
     let mut rq = RequantRow::new();
@@ -202,65 +224,60 @@ fn conv_pool4(p: &ConvParams, out: &mut [u8]) -> bool {
         let weights = p.sections.weights.get(c0 * len..).unwrap_or(&[]);
         for py in 0..o.h {
             for px in 0..o.w {
-                // Inside the image: every position's k input runs, in place.
                 let inside = (0..4).all(|i| {
                     let (y0, x0) = window_origin(p, py, px, i);
                     y0 >= 0 && x0 >= 0 && y0 as usize + k <= p.in_shape.h && x0 as usize + k <= iw
                 });
-                if in_place && inside {
-                    // The k input runs of each position (`run` values = `run / 16` chunks).
-                    let run_chunks = run / 16;
-                    let stride = iw * cin;
-                    let mut runs: [[&[[i16; 16]]; K_MAX]; 4] = [[&[]; K_MAX]; 4];
-                    for (i, r) in runs.iter_mut().enumerate() {
+                // The input of the four positions as segments of whole chunks, each paired
+                // with the weight chunks it meets: the k kernel rows read in place, or the
+                // gathered patches (their first `body` values) as one segment.
+                let mut segs: [[&[[i16; 16]]; 4]; K_MAX] = [[&[]; 4]; K_MAX];
+                let (n_segs, seg_chunks) = if in_place && inside {
+                    for (i, _) in xc.iter().enumerate() {
                         let (y0, x0) = window_origin(p, py, px, i);
                         let start = (y0 as usize * iw + x0 as usize) * cin;
-                        for (ky, r) in r.iter_mut().enumerate().take(k) {
-                            let at = start + ky * stride;
-                            *r = xin.get(at..at + run).map(chunks16).unwrap_or(&[]);
+                        for (ky, seg) in segs.iter_mut().enumerate().take(k) {
+                            let at = start + ky * iw * cin;
+                            seg[i] = xin.get(at..at + run).map(chunks16).unwrap_or(&[]);
                         }
                     }
-                    for (b, row) in best[..nb].iter_mut().zip(weights.chunks_exact(len)) {
-                        let [mut a0, mut a1, mut a2, mut a3] = [_mm256_setzero_si256(); 4];
-                        for (ky, w) in chunks16(&row[..k * run]).chunks_exact(run_chunks).enumerate().take(K_MAX) {
-                            let (x0, x1, x2, x3) = (runs[0][ky], runs[1][ky], runs[2][ky], runs[3][ky]);
-                            let n = run_chunks.min(x0.len()).min(x1.len()).min(x2.len()).min(x3.len());
-                            for j in 0..n {
-                                let w = widen16(&w[j]);
-                                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(w, inputs16(&x0[j])));
-                                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(w, inputs16(&x1[j])));
-                                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(w, inputs16(&x2[j])));
-                                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(w, inputs16(&x3[j])));
-                            }
-                        }
-                        let s = sums4([a0, a1, a2, a3]);
-                        *b = s[0].max(s[1]).max(s[2].max(s[3]));
-                    }
+                    (k, run / 16)
                 } else {
                     for (i, centered) in xc.iter_mut().enumerate() {
                         let (y0, x0) = window_origin(p, py, px, i);
                         gather_centered(p, xin, y0, x0, &mut centered[..len]);
                     }
-                    // Every slice below has exactly `chunks` elements, so the indexing needs no checks.
                     let [x0, x1, x2, x3] = &xc;
-                    let (x0, x1, x2, x3) = (chunks16(&x0[..body]), chunks16(&x1[..body]), chunks16(&x2[..body]), chunks16(&x3[..body]));
-                    for (b, row) in best[..nb].iter_mut().zip(weights.chunks_exact(len)) {
-                        let [mut a0, mut a1, mut a2, mut a3] = [_mm256_setzero_si256(); 4];
-                        let w = chunks16(&row[..body]);
-                        for j in 0..chunks {
-                            let w = widen16(&w[j]);
-                            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(w, inputs16(&x0[j])));
-                            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(w, inputs16(&x1[j])));
-                            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(w, inputs16(&x2[j])));
-                            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(w, inputs16(&x3[j])));
+                    segs[0] = [chunks16(&x0[..body]), chunks16(&x1[..body]), chunks16(&x2[..body]), chunks16(&x3[..body])];
+                    (1, body / 16)
+                };
+                let segs = &segs[..n_segs];
+                let mut rows = weights.chunks_exact(len);
+                let mut c = 0;
+                while c < nb {
+                    if pairs && c + 1 < nb {
+                        let (Some(r0), Some(r1)) = (rows.next(), rows.next()) else { break };
+                        let mut acc = [_mm256_setzero_si256(); 8];
+                        for (s, seg) in segs.iter().enumerate() {
+                            mac4x2(&mut acc, segment(r0, body, s, seg_chunks), segment(r1, body, s, seg_chunks), seg);
                         }
-                        let mut s = sums4([a0, a1, a2, a3]);
-                        for (t, &w) in row.iter().enumerate().skip(body) {
-                            for (s, x) in s.iter_mut().zip(&xc) {
+                        (best[c], best[c + 1]) = max_of_sums4x2(acc);
+                        c += 2;
+                    } else {
+                        let Some(r) = rows.next() else { break };
+                        let mut acc = [_mm256_setzero_si256(); 4];
+                        for (s, seg) in segs.iter().enumerate() {
+                            mac4(&mut acc, segment(r, body, s, seg_chunks), seg);
+                        }
+                        let mut sums = sums4(acc);
+                        // The patch tail past the last whole chunk (gathered path only).
+                        for (t, &w) in r.iter().enumerate().skip(body) {
+                            for (s, x) in sums.iter_mut().zip(&xc) {
                                 *s += x[t] as i32 * (w as i8 as i32);
                             }
                         }
-                        *b = s[0].max(s[1]).max(s[2].max(s[3]));
+                        best[c] = sums[0].max(sums[1]).max(sums[2].max(sums[3]));
+                        c += 1;
                     }
                 }
                 let at = (py * o.w + px) * o.c + c0;
@@ -271,6 +288,71 @@ fn conv_pool4(p: &ConvParams, out: &mut [u8]) -> bool {
         }
     }
     true
+}
+
+/// Weight chunks `[s · n, (s + 1) · n)` of `row`'s first `body` bytes (empty if out of range).
+#[inline(always)]
+fn segment(row: &[u8], body: usize, s: usize, n: usize) -> &[[u8; 16]] {
+    row.get(..body).map(chunks16).and_then(|c| c.get(s * n..(s + 1) * n)).unwrap_or(&[])
+}
+
+/// `acc[i] += Σ_j widen(w[j]) · x[i][j]` (pairwise, `vpmaddwd`) for the four positions `i`,
+/// over the chunks all five slices hold.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn mac4(acc: &mut [__m256i; 4], w: &[[u8; 16]], x: &[&[[i16; 16]]; 4]) {
+    let n = w.len().min(x[0].len()).min(x[1].len()).min(x[2].len()).min(x[3].len());
+    let (w, x0, x1, x2, x3) = (&w[..n], &x[0][..n], &x[1][..n], &x[2][..n], &x[3][..n]);
+    let [mut a0, mut a1, mut a2, mut a3] = *acc;
+    for j in 0..n {
+        let w = widen16(&w[j]);
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(w, inputs16(&x0[j])));
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(w, inputs16(&x1[j])));
+        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(w, inputs16(&x2[j])));
+        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(w, inputs16(&x3[j])));
+    }
+    *acc = [a0, a1, a2, a3];
+}
+
+/// [`mac4`] for two channels (`acc[..4]` with `w0`, `acc[4..]` with `w1`): each input load
+/// serves both.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn mac4x2(acc: &mut [__m256i; 8], w0: &[[u8; 16]], w1: &[[u8; 16]], x: &[&[[i16; 16]]; 4]) {
+    let n = w0.len().min(w1.len()).min(x[0].len()).min(x[1].len()).min(x[2].len()).min(x[3].len());
+    let (w0, w1, x0, x1, x2, x3) = (&w0[..n], &w1[..n], &x[0][..n], &x[1][..n], &x[2][..n], &x[3][..n]);
+    let [mut a0, mut a1, mut a2, mut a3, mut b0, mut b1, mut b2, mut b3] = *acc;
+    for j in 0..n {
+        let (u, v) = (widen16(&w0[j]), widen16(&w1[j]));
+        let x = inputs16(&x0[j]);
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(u, x));
+        b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(v, x));
+        let x = inputs16(&x1[j]);
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(u, x));
+        b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(v, x));
+        let x = inputs16(&x2[j]);
+        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(u, x));
+        b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(v, x));
+        let x = inputs16(&x3[j]);
+        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(u, x));
+        b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(v, x));
+    }
+    *acc = [a0, a1, a2, a3, b0, b1, b2, b3];
+}
+
+/// For two channels' four position accumulators (`acc[..4]`, `acc[4..]`): the largest of
+/// each channel's four lane sums.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(super) fn max_of_sums4x2(acc: [__m256i; 8]) -> (i32, i32) {
+    let a = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[0], acc[1]), _mm256_hadd_epi32(acc[2], acc[3]));
+    let b = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[4], acc[5]), _mm256_hadd_epi32(acc[6], acc[7]));
+    // [a0 a1 a2 a3 | b0 b1 b2 b3]: each 128-bit half of `a` and `b` holds half of every sum.
+    let s = _mm256_add_epi32(_mm256_permute2x128_si256::<0x20>(a, b), _mm256_permute2x128_si256::<0x31>(a, b));
+    let m = _mm256_max_epi32(s, _mm256_shuffle_epi32::<0b0100_1110>(s));
+    let m = _mm256_max_epi32(m, _mm256_shuffle_epi32::<0b1011_0001>(m));
+    let l = lanes8(m);
+    (l[0], l[4])
 }
 
 /// Output channels [`conv_pool4_lanes`] holds in registers (four vectors of eight).

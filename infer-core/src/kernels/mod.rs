@@ -4,6 +4,8 @@
 
 #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
 mod avx2;
+#[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+mod vnni;
 pub mod concat;
 pub mod conv2d;
 #[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]

@@ -171,6 +171,20 @@ fn check_conv_with(c: &ConvCase, fast: impl Fn(&ConvParams, &mut [u8])) -> Resul
     Ok(())
 }
 
+/// Pooled convolutions for the x86 kernels: short patches (channels in lanes, up to 70
+/// channels), long ones with and without whole kernel rows of 16 or 32 values, patches of
+/// whole 32-byte chunks (VNNI), padding, strides, and unpooled ones (not taken).
+#[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+fn pooled_convs() -> impl Strategy<Value = ConvCase> {
+    prop_oneof![
+        conv_case_pooled(1..=4, 1..=4, 1..=70, 2..=2),
+        conv_case_pooled(1..=3, 5..=40, 1..=70, 2..=2),
+        conv_case_pooled(1..=3, 32..=32, 1..=20, 2..=2),
+        conv_case_pooled(2..=2, 8..=8, 1..=20, 2..=2),
+        conv_case_pooled(1..=3, 16..=16, 1..=20, 1..=3),
+    ]
+}
+
 /// The AVX2 token; these tests need an AVX2 CPU (CI's has one) and fail loudly without.
 #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
 fn avx2() -> kernels::Avx2 {
@@ -184,12 +198,21 @@ proptest! {
     /// Pooled convolutions on the AVX2 paths: short patches (channels in lanes, up to 70
     /// channels), long ones with and without whole 16-value kernel rows, padding, strides.
     #[test]
-    fn avx2_conv_equals_reference(c in prop_oneof![
-        conv_case_pooled(1..=4, 1..=4, 1..=70, 2..=2),
-        conv_case_pooled(1..=3, 5..=40, 1..=70, 2..=2),
-        conv_case_pooled(1..=3, 16..=16, 1..=20, 1..=3),
-    ]) {
+    fn avx2_conv_equals_reference(c in pooled_convs()) {
+        let t = avx2().without_vnni();
+        check_conv_with(&c, |p, out| {
+            if !t.conv(p, out) {
+                kernels::conv2d::fast(p, out);
+            }
+        })?;
+    }
+
+    /// The same layers with the AVX-512 VNNI kernel taking those whose patches are whole
+    /// 32-byte chunks (it needs a CPU with AVX-512 VNNI and VL, as CI's has).
+    #[test]
+    fn vnni_conv_equals_reference(c in pooled_convs()) {
         let t = avx2();
+        assert!(t.has_vnni(), "the VNNI kernel tests need a CPU with AVX-512 VNNI and VL");
         check_conv_with(&c, |p, out| {
             if !t.conv(p, out) {
                 kernels::conv2d::fast(p, out);
