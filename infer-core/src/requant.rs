@@ -180,7 +180,8 @@ impl RequantRow {
             let even = rounding == Rounding::HalfToEven;
             let lanes = out[..n].iter_mut().zip(&acc[..n]).zip(&self.m[..n]).zip(&self.n[..n]).zip(&self.bias[..n]);
             for ((((d, &a), &m), &sh), &b) in lanes {
-                let v = (a + b) as i64 * m;
+                // m < 2^31 (stored as i64): the i32 casts let LLVM use a 32x32 -> 64-bit multiply.
+                let v = (a + b) as i64 * (m as i32 as i64);
                 let u = (v + (1i64 << 62)) as u64;
                 let c = (1u64 << 62) >> sh;
                 let floor = (u >> sh).wrapping_sub(c);

@@ -410,10 +410,6 @@ fn conv_pool4_lanes<const P: usize>(p: &ConvParams, xin: &[i16], out: &mut [u8])
                 }
             }
         }
-        let packed: [[&[i16; 16]; 4]; P] = packed.each_ref().map(|l| {
-            let c = chunks16(l);
-            [&c[0], &c[1], &c[2], &c[3]]
-        });
         for py in 0..o.h {
             for px in 0..o.w {
                 let mut m = [_mm256_set1_epi32(i32::MIN); 4];
@@ -438,7 +434,7 @@ fn conv_pool4_lanes<const P: usize>(p: &ConvParams, xin: &[i16], out: &mut [u8])
                     let mut acc = [_mm256_setzero_si256(); 4];
                     for (w, &v) in packed.iter().zip(&xp) {
                         let x = _mm256_set1_epi32(v);
-                        for (a, w) in acc.iter_mut().zip(w) {
+                        for (a, w) in acc.iter_mut().zip(w.as_chunks::<16>().0) {
                             *a = _mm256_add_epi32(*a, _mm256_madd_epi16(x, inputs16(w)));
                         }
                     }
