@@ -4,7 +4,9 @@
 //! interpreter and kernels compiled a second time for x86-64-v3 (AVX2, FMA, BMI1/2, ...):
 //! every kernel is `#[inline(always)]`, so inlined into [`Model::run_v3`] it is compiled with
 //! that function's target features; convolutions with a 2x2 pool and dense layers go to the
-//! AVX2 intrinsic kernels of `kernels/avx2.rs` (their `unsafe` is audited there). The integer arithmetic is the same, so the results are
+//! AVX2 intrinsic kernels of `kernels/avx2.rs`, and pooled convolutions whose patches are whole
+//! 32-byte chunks to the AVX-512 VNNI kernel of `kernels/vnni.rs` when the CPU has it (their
+//! `unsafe` is audited there). The integer arithmetic is the same, so the results are
 //! bit-identical to [`Model::run`] (the conformance suite checks all 10,000 test images).
 //!
 //! # Audit of the `unsafe` in this file
@@ -39,6 +41,15 @@ impl Model<'_> {
     pub fn dispatches_to_avx2() -> bool {
         #[cfg(target_arch = "x86_64")]
         return has_v3();
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// Whether [`Model::run_dispatched`] also runs the AVX-512 VNNI convolution kernel on this
+    /// CPU (AVX-512 VNNI and VL present, besides the AVX2 path).
+    pub fn dispatches_to_vnni() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return has_v3() && Avx2::detect().is_some_and(Avx2::vnni);
         #[cfg(not(target_arch = "x86_64"))]
         false
     }

@@ -59,8 +59,7 @@ impl Avx2 {
     }
 
     /// Whether the VNNI kernels run.
-    #[cfg(test)]
-    pub(crate) fn has_vnni(self) -> bool {
+    pub(crate) fn vnni(self) -> bool {
         self.vnni
     }
 
