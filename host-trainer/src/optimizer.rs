@@ -87,7 +87,7 @@ impl Schedule {
                 min_lr + 0.5 * (base - min_lr) * (1.0 + (std::f64::consts::PI * t).cos())
             }
             Schedule::Plateau { factor, patience, min_lr } => {
-                if since_best > 0 && since_best % patience.max(1) == 0 {
+                if since_best > 0 && since_best.is_multiple_of(patience.max(1)) {
                     (current * factor).max(min_lr)
                 } else {
                     current

@@ -366,8 +366,7 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
     let loss_fn = CrossEntropyLossConfig::new().with_smoothing(smoothing).init(&device);
     let n = train.len();
     let steps = n.div_ceil(config.batch_size.max(1));
-    let mut ran = 0;
-    for epoch in state.history.len()..config.epochs {
+    for (ran, epoch) in (state.history.len()..config.epochs).enumerate() {
         if opts.stop_after.is_some_and(|s| ran >= s) {
             break;
         }
@@ -445,7 +444,6 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
         save_optim(&optim, &paths.last_optim())?;
         write_atomic(&paths.state(), serde_json::to_string_pretty(&state)?.as_bytes())?;
         write_history(&paths, &state.history)?;
-        ran += 1;
     }
     Ok(state)
 }

@@ -60,7 +60,7 @@ impl BlobBuilder {
     }
 
     fn section(&mut self, bytes: impl IntoIterator<Item = u8>) -> u32 {
-        while self.data.len() % 4 != 0 {
+        while !self.data.len().is_multiple_of(4) {
             self.data.push(0);
         }
         let at = self.data.len() as u32;

@@ -494,7 +494,7 @@ fn validate_op(
     let section = |off: u32, len: usize| -> Result<usize, Error> {
         let off = off as usize;
         let end = off.checked_add(len).ok_or(e(OpProblem::BadSection))?;
-        if off % 4 != 0 || off < data_start || end > data_end {
+        if !off.is_multiple_of(4) || off < data_start || end > data_end {
             return Err(e(OpProblem::BadSection));
         }
         Ok(off)

@@ -37,9 +37,9 @@ pub(crate) fn assign(tensors: &mut [TensorInfo], ops: &[Op], input: usize, outpu
         let overlaps = |u: usize| placed[u] && u != t && birth[u] <= death[t] && birth[t] <= death[u];
         let mut candidates = [0usize; MAX_TENSORS + 1];
         let mut count = 1;
-        for u in 0..n {
+        for (u, tu) in tensors.iter().enumerate().take(n) {
             if overlaps(u) {
-                candidates[count] = align(tensors[u].offset + tensors[u].shape.numel());
+                candidates[count] = align(tu.offset + tu.shape.numel());
                 count += 1;
             }
         }

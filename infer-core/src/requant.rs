@@ -245,7 +245,9 @@ pub fn from_real(real: f64) -> Option<Requant> {
 /// Rounds half to even (f64), with exact operations only (no `std`).
 #[cfg(any(test, feature = "builder"))]
 pub fn round_half_even_f64(x: f64) -> f64 {
-    // Beyond 2^52 every f64 is an integer; NaN and infinities pass through.
+    // Beyond 2^52 every f64 is an integer; NaN and infinities pass through (hence the negated
+    // comparison, which is true for NaN).
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     if !(x.abs() < 4_503_599_627_370_496.0) {
         return x;
     }

@@ -31,7 +31,7 @@ pub struct Gaussian {
 impl Gaussian {
     /// Fits `rows` (`n * dim` values, one vector per row); needs at least two rows.
     pub fn fit(rows: &[f32], dim: usize) -> Result<Self> {
-        if dim == 0 || rows.len() % dim != 0 || rows.len() / dim < 2 {
+        if dim == 0 || !rows.len().is_multiple_of(dim) || rows.len() / dim < 2 {
             bail!("need at least two feature vectors of length {dim}, got {} values", rows.len());
         }
         let n = rows.len() / dim;

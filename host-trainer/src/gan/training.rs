@@ -205,7 +205,7 @@ pub fn train(config: &GanConfig, train: &Split, run_dir: &Path, opts: GanOptions
     if config.batch_size == 0 || config.n_critic == 0 || train.is_empty() {
         bail!("batch size, n_critic and the training set must be non-empty");
     }
-    if config.widths.base < 2 || config.widths.base % 2 != 0 {
+    if config.widths.base < 2 || !config.widths.base.is_multiple_of(2) {
         bail!("the base width must be an even number ≥ 2, not {}", config.widths.base);
     }
     let _rng = rng_guard();
@@ -246,8 +246,7 @@ pub fn train(config: &GanConfig, train: &Split, run_dir: &Path, opts: GanOptions
     let critic_steps = n.div_ceil(per_step);
     let grid = grid_labels();
     let fixed_seed = config.seed ^ 0xf1ed;
-    let mut ran = 0;
-    for epoch in state.history.len()..config.epochs {
+    for (ran, epoch) in (state.history.len()..config.epochs).enumerate() {
         if opts.stop_after.is_some_and(|s| ran >= s) {
             break;
         }
@@ -311,7 +310,6 @@ pub fn train(config: &GanConfig, train: &Split, run_dir: &Path, opts: GanOptions
         save_optim(&c_opt, &paths.critic_optim())?;
         write_atomic(&paths.state(), serde_json::to_string_pretty(&state)?.as_bytes())?;
         crate::plots::gan_losses(&state.history, &run_dir.join("losses.png"))?;
-        ran += 1;
     }
     Ok(state)
 }
