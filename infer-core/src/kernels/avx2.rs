@@ -5,12 +5,17 @@
 //! among four sums into `vpmulld`. These kernels write the shape out with intrinsics, 16
 //! multiply-accumulates per `vpmaddwd`:
 //!
-//! - [`conv_pool4`]: a convolution with a fused 2x2 max pool. The four positions of a pool
-//!   window are gathered and centered (i16) once; each output channel's contiguous OHWI weight
-//!   row is widened 16 bytes at a time (`vpmovsxbw`) and multiplied with all four positions
-//!   (four `vpmaddwd`), so a weight is loaded once per window. The window's largest accumulator
-//!   is requantized once (exact: requantization is non-decreasing).
-//!   Patches under 16 bytes (a 3x3 first layer) use rows zero-padded to 16 ([`conv_pool4_short`]).
+//! - [`conv_pool4`]: a convolution with a fused 2x2 max pool. The input is centered (i16)
+//!   once per call; the four positions of a pool window read their kernel rows in place (when a
+//!   row is whole 16-value chunks and the window lies inside the image) or are gathered once;
+//!   each output channel's contiguous OHWI weight row is widened 16 bytes at a time
+//!   (`vpmovsxbw`) and multiplied with all four positions (four `vpmaddwd`), two channels per
+//!   input load, so a weight is loaded once per window. The window's largest accumulator is
+//!   requantized once (exact: requantization is non-decreasing). Pooled convolutions whose
+//!   patches are whole 32-byte chunks go to the AVX-512 VNNI kernel ([`super::vnni`]) when
+//!   the CPU has it.
+//! - [`conv_pool4_lanes`]: patches of at most 16 values (a 3x3 first layer), channels in lanes:
+//!   pairs of input values broadcast against 32 channels' weight pairs, no horizontal sums.
 //! - [`dense`]: four output rows at a time share each 16-value slice of the input, widened and
 //!   centered as it is read.
 //!
@@ -21,8 +26,8 @@
 //! # Audit of the `unsafe` in this file
 //!
 //! - [`Avx2`] is a token that only [`Avx2::detect`] creates, after `is_x86_feature_detected!`
-//!   confirmed AVX2; its methods call the `#[target_feature(enable = "avx2")]` kernels, which
-//!   is sound because the token exists.
+//!   confirmed AVX2 (and records whether AVX-512 VNNI and VL are there too); its methods call
+//!   the `#[target_feature]` kernels only for features the token records.
 //! - Four helpers load from or store to exactly the array they are given (`&[u8; 16]`,
 //!   `&[i16; 16]`, `[i32; 4]`, `[i32; 8]`), unaligned. Every other intrinsic used is a
 //!   register operation.
@@ -151,12 +156,17 @@ fn gather_centered(p: &ConvParams, xin: &[i16], y0: isize, x0: isize, dst: &mut 
         let iy = y0 + ky as isize;
         for (kx, d) in rows.chunks_mut(cin).enumerate() {
             let ix = x0 + kx as isize;
-            let src = (iy * iw + ix) as usize * cin;
-            match xin.get(src..src + cin) {
+            let src = if iy >= 0 && ix >= 0 && iy < ih && ix < iw {
+                let at = (iy * iw + ix) as usize * cin;
+                xin.get(at..at + cin)
+            } else {
+                None
+            };
+            match src {
                 // One channel: a plain store (a one-element copy would call memcpy).
-                Some(&[v]) if iy >= 0 && ix >= 0 && iy < ih && ix < iw => d.fill(v),
-                Some(src) if iy >= 0 && ix >= 0 && iy < ih && ix < iw => d.copy_from_slice(src),
-                _ => d.fill(0),
+                Some(&[v]) => d.fill(v),
+                Some(src) => d.copy_from_slice(src),
+                None => d.fill(0),
             }
         }
     }

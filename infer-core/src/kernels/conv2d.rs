@@ -342,8 +342,9 @@ fn row_spans(p: &ConvParams, out: &mut [u8]) {
                     let ky1 = (ih - y0).clamp(0, k as isize) as usize;
                     let row = |ky: usize| {
                         let xrow = ((y0 + ky as isize) as usize * p.in_shape.w) as isize + x0;
-                        let start = (xrow * cin as isize) as usize;
-                        &p.input[start + c0..start + c1]
+                        // x0 may be negative (left padding); x0 + kx0 ≥ 0, so `start` is too.
+                        let start = (xrow * cin as isize + c0 as isize) as usize;
+                        &p.input[start..start + (c1 - c0)]
                     };
                     let weights = |oc: usize, ky: usize| {
                         let base = oc * k * row_len + ky * row_len;
