@@ -229,8 +229,16 @@ pub fn save_optim(optim: &ModuleOptimizer, path: &Path) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
-/// Loads weights saved by a run into a freshly built model of `preset`.
+/// Loads weights saved by a run into a freshly built model of `preset`. Building draws the
+/// initial weights from burn's device RNG, so this holds [`RNG_LOCK`] meanwhile (a seeded
+/// training elsewhere stays reproducible).
 pub fn load_model(preset: Preset, path: &Path, device: &Device) -> Result<Net> {
+    let _rng = rng_guard();
+    load_model_holding_rng(preset, path, device)
+}
+
+/// [`load_model`] for a caller that already holds [`RNG_LOCK`].
+fn load_model_holding_rng(preset: Preset, path: &Path, device: &Device) -> Result<Net> {
     let net = Net::new(&preset.layers(), device)?;
     net.try_load_file(path)
         .map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))
@@ -335,7 +343,7 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
                 state.config
             );
         }
-        let model = load_model(config.preset, &paths.last_model(), &device)?;
+        let model = load_model_holding_rng(config.preset, &paths.last_model(), &device)?;
         optim = optim
             .load(paths.last_optim())
             .map_err(|e| anyhow::anyhow!("loading {}: {e}", paths.last_optim().display()))?;

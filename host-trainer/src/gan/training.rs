@@ -128,8 +128,15 @@ pub fn read_state(paths: &GanPaths) -> Result<GanState> {
     serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
 }
 
-/// Loads a run's generator.
+/// Loads a run's generator (holding [`crate::training::RNG_LOCK`] while it is built, as
+/// [`crate::training::load_model`] does).
 pub fn load_generator(paths: &GanPaths, widths: Widths, device: &Device) -> Result<Generator> {
+    let _rng = rng_guard();
+    load_generator_holding_rng(paths, widths, device)
+}
+
+/// [`load_generator`] for a caller that already holds the RNG lock.
+fn load_generator_holding_rng(paths: &GanPaths, widths: Widths, device: &Device) -> Result<Generator> {
     Generator::new(widths, device)
         .try_load_file(paths.generator())
         .map_err(|e| anyhow::anyhow!("loading {}: {e}", paths.generator().display()))
@@ -221,7 +228,7 @@ pub fn train(config: &GanConfig, train: &Split, run_dir: &Path, opts: GanOptions
         if state.config != *config {
             bail!("{} was started with another configuration ({:?})", run_dir.display(), state.config);
         }
-        generator = load_generator(&paths, config.widths, &device)?;
+        generator = load_generator_holding_rng(&paths, config.widths, &device)?;
         critic = Critic::new(config.widths, &device)
             .try_load_file(paths.critic())
             .map_err(|e| anyhow::anyhow!("loading {}: {e}", paths.critic().display()))?;

@@ -334,6 +334,7 @@ mod tests {
 
     #[test]
     fn skip_concat_is_a_clear_error() {
+        let _rng = crate::training::rng_guard();
         let specs = Preset::MlpSkip.layers();
         let net = Net::new(&specs, &Device::flex()).unwrap();
         let e = FloatGraph::from_net(&specs, &net).unwrap_err().to_string();
