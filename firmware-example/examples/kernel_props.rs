@@ -13,7 +13,7 @@
 #[path = "../src/exit.rs"]
 mod exit;
 
-use cortex_m_rt::{ExceptionFrame, entry, exception};
+use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
 use infer_core::kernels::{ConvParams, DenseParams, PoolParams, Sections, conv2d, dense, maxpool};
 use infer_core::requant::{M_MIN, N_MAX, N_MIN, Requant, Rounding};
@@ -224,14 +224,4 @@ fn main() -> ! {
     pool_cases(100, &mut rng, b);
     hprintln!("all kernels agree with their references");
     exit(0)
-}
-
-#[exception]
-unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
-    exit(3)
-}
-
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    exit(2)
 }

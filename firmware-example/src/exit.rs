@@ -1,5 +1,7 @@
 //! Ending a run with an exit code: semihosting's extended exit on QEMU (the emulator exits
-//! with the code), a breakpoint on a board.
+//! with the code), a breakpoint on a board. A panic ends the run with 2, a HardFault with 3.
+
+use cortex_m_rt::{ExceptionFrame, exception};
 
 /// Ends the run with `code` (semihosting extended exit on QEMU; a breakpoint on a board).
 pub fn exit(code: u32) -> ! {
@@ -17,4 +19,14 @@ pub fn exit(code: u32) -> ! {
     loop {
         cortex_m::asm::wfi();
     }
+}
+
+#[exception]
+unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
+    exit(3)
+}
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    exit(2)
 }

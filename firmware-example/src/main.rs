@@ -15,7 +15,7 @@ mod hash;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m_rt::{ExceptionFrame, entry, exception};
+use cortex_m_rt::{entry, exception};
 use infer_core::Model;
 
 use exit::exit;
@@ -204,14 +204,4 @@ fn main() -> ! {
     out!("stack high-water mark: {} B", stack_high_water());
     out!("logits hash {:#010x}, host {:#010x}: {}", h, EXPECTED_HASH, if h == EXPECTED_HASH { "MATCH" } else { "MISMATCH" });
     exit(if h == EXPECTED_HASH { 0 } else { 1 })
-}
-
-#[exception]
-unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
-    exit(3)
-}
-
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    exit(2)
 }

@@ -180,6 +180,33 @@ pub(super) fn window_origin(p: &ConvParams, py: usize, px: usize, i: usize) -> (
     (y0, x0)
 }
 
+/// Whether the four positions of pooled output (py, px) all lie inside the image (no padding).
+#[inline(always)]
+pub(super) fn window_inside(p: &ConvParams, py: usize, px: usize) -> bool {
+    let k = p.kernel;
+    (0..4).all(|i| {
+        let (y0, x0) = window_origin(p, py, px, i);
+        y0 >= 0 && x0 >= 0 && y0 as usize + k <= p.in_shape.h && x0 as usize + k <= p.in_shape.w
+    })
+}
+
+/// The `k` kernel rows of each position of a window inside the image, read in place from `x`
+/// (one element per input value, HWC) as chunks of `N`: `segs[ky][i]`, empty where a row is
+/// out of range (never, for a window inside the image).
+#[inline(always)]
+pub(super) fn window_rows<'a, T, const N: usize>(p: &ConvParams, x: &'a [T], py: usize, px: usize, segs: &mut [[&'a [[T; N]]; 4]; K_MAX]) {
+    let (k, cin, iw) = (p.kernel, p.in_shape.c, p.in_shape.w);
+    let run = k * cin;
+    for i in 0..4 {
+        let (y0, x0) = window_origin(p, py, px, i);
+        let start = (y0 as usize * iw + x0 as usize) * cin;
+        for (ky, seg) in segs.iter_mut().enumerate().take(k) {
+            let at = start + ky * iw * cin;
+            seg[i] = x.get(at..at + run).map(|r| r.as_chunks::<N>().0).unwrap_or(&[]);
+        }
+    }
+}
+
 /// Largest kernel side whose rows [`conv_pool4`] reads in place.
 pub(super) const K_MAX: usize = 7;
 
@@ -216,7 +243,7 @@ fn conv_pool4(p: &ConvParams, out: &mut [u8]) -> bool {
         }
         return true;
     }
-    let (k, cin, iw) = (p.kernel, p.in_shape.c, p.in_shape.w);
+    let (k, cin) = (p.kernel, p.in_shape.c);
     let o = p.out_shape;
     let lo = lower_clamp(p.out_zp, p.relu);
     let body = len / 16 * 16;
@@ -233,23 +260,12 @@ fn conv_pool4(p: &ConvParams, out: &mut [u8]) -> bool {
         let weights = p.sections.weights.get(c0 * len..).unwrap_or(&[]);
         for py in 0..o.h {
             for px in 0..o.w {
-                let inside = (0..4).all(|i| {
-                    let (y0, x0) = window_origin(p, py, px, i);
-                    y0 >= 0 && x0 >= 0 && y0 as usize + k <= p.in_shape.h && x0 as usize + k <= iw
-                });
                 // The input of the four positions as segments of whole chunks, each paired
                 // with the weight chunks it meets: the k kernel rows read in place, or the
                 // gathered patches (their first `body` values) as one segment.
                 let mut segs: [[&[[i16; 16]]; 4]; K_MAX] = [[&[]; 4]; K_MAX];
-                let (n_segs, seg_chunks) = if in_place && inside {
-                    for (i, _) in xc.iter().enumerate() {
-                        let (y0, x0) = window_origin(p, py, px, i);
-                        let start = (y0 as usize * iw + x0 as usize) * cin;
-                        for (ky, seg) in segs.iter_mut().enumerate().take(k) {
-                            let at = start + ky * iw * cin;
-                            seg[i] = xin.get(at..at + run).map(chunks16).unwrap_or(&[]);
-                        }
-                    }
+                let (n_segs, seg_chunks) = if in_place && window_inside(p, py, px) {
+                    window_rows(p, xin, py, px, &mut segs);
                     (k, run / 16)
                 } else {
                     for (i, centered) in xc.iter_mut().enumerate() {

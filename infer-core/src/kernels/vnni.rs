@@ -27,7 +27,7 @@ use core::arch::x86_64::{
 };
 
 use super::ConvParams;
-use super::avx2::{INPUT_MAX, K_MAX, WINDOW_LEN_MAX, lanes8, max_of_sums4x2, sums4, window_origin};
+use super::avx2::{INPUT_MAX, K_MAX, WINDOW_LEN_MAX, lanes8, max_of_sums4x2, sums4, window_inside, window_origin, window_rows};
 use super::conv2d::gather;
 use crate::requant::{ROW, RequantRow, lower_clamp};
 
@@ -89,22 +89,11 @@ pub(super) fn conv_pool4(p: &ConvParams, out: &mut [u8]) -> bool {
         }
         for py in 0..o.h {
             for px in 0..o.w {
-                let inside = (0..4).all(|i| {
-                    let (y0, x0) = window_origin(p, py, px, i);
-                    y0 >= 0 && x0 >= 0 && y0 as usize + k <= p.in_shape.h && x0 as usize + k <= iw
-                });
                 // As in the AVX2 kernel: the k kernel rows read in place, or the gathered
                 // patches (raw bytes, zero point in the padding, then shifted) as one segment.
                 let mut segs: [[&[[u8; 32]]; 4]; K_MAX] = [[&[]; 4]; K_MAX];
-                let (n_segs, seg_chunks) = if in_place && inside {
-                    for i in 0..4 {
-                        let (y0, x0) = window_origin(p, py, px, i);
-                        let start = (y0 as usize * iw + x0 as usize) * cin;
-                        for (ky, seg) in segs.iter_mut().enumerate().take(k) {
-                            let at = start + ky * iw * cin;
-                            seg[i] = xu.get(at..at + run).map(chunks32).unwrap_or(&[]);
-                        }
-                    }
+                let (n_segs, seg_chunks) = if in_place && window_inside(p, py, px) {
+                    window_rows(p, xu, py, px, &mut segs);
                     (k, run / 32)
                 } else {
                     for (i, patch) in patches.iter_mut().enumerate() {

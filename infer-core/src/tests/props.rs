@@ -185,6 +185,57 @@ fn pooled_convs() -> impl Strategy<Value = ConvCase> {
     ]
 }
 
+/// A dense layer: input, weights, biases, requantizations, zero points, ReLU.
+#[derive(Debug, Clone)]
+struct DenseCase {
+    input: alloc::vec::Vec<u8>,
+    weights: alloc::vec::Vec<u8>,
+    bias: alloc::vec::Vec<i32>,
+    requant: alloc::vec::Vec<Requant>,
+    in_zp: i8,
+    out_zp: i8,
+    relu: bool,
+}
+
+/// Dense layers with fewer than `max_n` inputs and `max_out` outputs.
+fn dense_case(max_n: usize, max_out: usize) -> impl Strategy<Value = DenseCase> {
+    (1usize..max_n, 1usize..max_out)
+        .prop_flat_map(|(n, out)| {
+            (
+                proptest::collection::vec(any::<u8>(), n),
+                proptest::collection::vec(any::<u8>(), n * out),
+                biases(out, n),
+                proptest::collection::vec(requant(), out),
+                any::<i8>(),
+                any::<i8>(),
+                any::<bool>(),
+            )
+        })
+        .prop_map(|(input, weights, bias, requant, in_zp, out_zp, relu)| DenseCase { input, weights, bias, requant, in_zp, out_zp, relu })
+}
+
+/// `fast` against the dense reference on the layer `c` describes.
+fn check_dense_with(c: &DenseCase, fast: impl Fn(&DenseParams, &mut [u8])) -> Result<(), TestCaseError> {
+    let (b, r) = (le(&c.bias), le_rq(&c.requant));
+    let sections = Sections { weights: &c.weights, bias: &b, requant: &r };
+    let p = DenseParams { input: &c.input, in_zp: c.in_zp, sections, out_zp: c.out_zp, relu: c.relu, rounding: Rounding::HalfToEven };
+    let (mut x, mut y) = (alloc::vec![0u8; c.bias.len()], alloc::vec![0u8; c.bias.len()]);
+    kernels::dense::reference(&p, &mut x);
+    fast(&p, &mut y);
+    prop_assert_eq!(x, y);
+    Ok(())
+}
+
+/// The x86 kernels `t` allows against the reference (the portable kernel where they decline).
+#[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+fn check_x86_conv(c: &ConvCase, t: kernels::Avx2) -> Result<(), TestCaseError> {
+    check_conv_with(c, |p, out| {
+        if !t.conv(p, out) {
+            kernels::conv2d::fast(p, out);
+        }
+    })
+}
+
 /// The AVX2 token; these tests need an AVX2 CPU (CI's has one) and fail loudly without.
 #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
 fn avx2() -> kernels::Avx2 {
@@ -199,12 +250,7 @@ proptest! {
     /// channels), long ones with and without whole 16-value kernel rows, padding, strides.
     #[test]
     fn avx2_conv_equals_reference(c in pooled_convs()) {
-        let t = avx2().without_vnni();
-        check_conv_with(&c, |p, out| {
-            if !t.conv(p, out) {
-                kernels::conv2d::fast(p, out);
-            }
-        })?;
+        check_x86_conv(&c, avx2().without_vnni())?;
     }
 
     /// The same layers with the AVX-512 VNNI kernel taking those whose patches are whole
@@ -213,32 +259,15 @@ proptest! {
     fn vnni_conv_equals_reference(c in pooled_convs()) {
         let t = avx2();
         assert!(t.vnni(), "the VNNI kernel tests need a CPU with AVX-512 VNNI and VL");
-        check_conv_with(&c, |p, out| {
-            if !t.conv(p, out) {
-                kernels::conv2d::fast(p, out);
-            }
-        })?;
+        check_x86_conv(&c, t)?;
     }
 
     #[test]
-    fn avx2_dense_equals_reference(
-        (input, weights, bias, rq, in_zp, out_zp, relu) in (1usize..1200, 1usize..80).prop_flat_map(|(n, out)| (
-            proptest::collection::vec(any::<u8>(), n),
-            proptest::collection::vec(any::<u8>(), n * out),
-            biases(out, n),
-            proptest::collection::vec(requant(), out),
-            any::<i8>(),
-            any::<i8>(),
-            any::<bool>(),
-        ))
-    ) {
-        let (b, r) = (le(&bias), le_rq(&rq));
-        let p = DenseParams { input: &input, in_zp, sections: Sections { weights: &weights, bias: &b, requant: &r }, out_zp, relu, rounding: Rounding::HalfToEven };
-        let out = bias.len();
-        let (mut x, mut y) = (alloc::vec![0u8; out], alloc::vec![0u8; out]);
-        kernels::dense::reference(&p, &mut x);
-        prop_assert!(avx2().dense(&p, &mut y));
-        prop_assert_eq!(x, y);
+    fn avx2_dense_equals_reference(c in dense_case(1200, 80)) {
+        let t = avx2();
+        check_dense_with(&c, |p, out| {
+            assert!(t.dense(p, out), "the AVX2 dense kernel takes every non-empty input");
+        })?;
     }
 }
 
@@ -246,26 +275,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn dense_fast_equals_reference(
-        (n, input, weights, bias, rq, in_zp, out_zp, relu) in (1usize..300, 1usize..12).prop_flat_map(|(n, out)| (
-            Just(n),
-            proptest::collection::vec(any::<u8>(), n),
-            proptest::collection::vec(any::<u8>(), n * out),
-            biases(out, n),
-            proptest::collection::vec(requant(), out),
-            any::<i8>(),
-            any::<i8>(),
-            any::<bool>(),
-        ))
-    ) {
-        let (b, r) = (le(&bias), le_rq(&rq));
-        let p = DenseParams { input: &input, in_zp, sections: Sections { weights: &weights, bias: &b, requant: &r }, out_zp, relu, rounding: Rounding::HalfToEven };
-        let out = bias.len();
-        let (mut x, mut y) = (alloc::vec![0u8; out], alloc::vec![0u8; out]);
-        kernels::dense::reference(&p, &mut x);
-        kernels::dense::fast(&p, &mut y);
-        prop_assert_eq!(x, y);
-        let _ = n;
+    fn dense_fast_equals_reference(c in dense_case(300, 12)) {
+        check_dense_with(&c, kernels::dense::fast)?;
     }
 
     #[test]
