@@ -228,6 +228,9 @@ pub struct CommitteeResult {
     pub weights: Vec<f64>,
     /// How the weights were chosen.
     pub weighting: crate::committee::Weighting,
+    /// Whether each member also saw the mirrored test images (flip test-time augmentation);
+    /// member accuracies are then those of the two views averaged.
+    pub mirror_tta: bool,
     /// Committee test accuracy.
     pub accuracy: f64,
     /// Classification report of the committee.
@@ -237,23 +240,36 @@ pub struct CommitteeResult {
 }
 
 /// Evaluates each run's best checkpoint on the test set and combines their probabilities;
-/// writes `committee.md` and `committee.json` into `out`.
-pub fn committee(data: &FashionMnist, runs: &[PathBuf], weighting: crate::committee::Weighting, out: &Path) -> Result<CommitteeResult> {
+/// writes `committee.md` and `committee.json` into `out`. With `mirror_tta`, each member's
+/// probabilities are the mean of those for the test images and for their mirror images.
+pub fn committee(
+    data: &FashionMnist,
+    runs: &[PathBuf],
+    weighting: crate::committee::Weighting,
+    mirror_tta: bool,
+    out: &Path,
+) -> Result<CommitteeResult> {
     use crate::committee::{Weighting, combine, predictions, softmax_rows};
     if runs.is_empty() {
         anyhow::bail!("a committee needs at least one run directory");
     }
+    let mirrored = if mirror_tta { Some(data.test.mirrored()) } else { None };
     let (mut probs, mut weights, mut member_accuracy) = (Vec::new(), Vec::new(), Vec::new());
     for dir in runs {
         let state = training::read_state(&RunPaths::new(dir))?;
         let test = evaluate_run(dir, &state, Checkpoint::Best, &data.test)?;
+        let mut p = softmax_rows(&test.logits);
+        if let Some(m) = &mirrored {
+            let flipped = evaluate_run(dir, &state, Checkpoint::Best, m)?;
+            p = combine(&[p, softmax_rows(&flipped.logits)], &[1.0, 1.0]);
+        }
         let val_acc = state.best().map_or(0.0, |r| r.val_acc);
-        probs.push(softmax_rows(&test.logits));
         weights.push(match weighting {
             Weighting::Mean => 1.0,
             Weighting::ValAccuracy => val_acc,
         });
-        member_accuracy.push(test.accuracy);
+        member_accuracy.push(crate::metrics::Confusion::new(&data.test.labels, &predictions(&p)).accuracy());
+        probs.push(p);
     }
     let preds = predictions(&combine(&probs, &weights));
     let confusion = crate::metrics::Confusion::new(&data.test.labels, &preds);
@@ -262,12 +278,14 @@ pub fn committee(data: &FashionMnist, runs: &[PathBuf], weighting: crate::commit
         member_accuracy,
         weights,
         weighting,
+        mirror_tta,
         accuracy: confusion.accuracy(),
         report: confusion.report(),
         confusion,
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut md = format!("# Committee ({:?})\n\n| member | weight | test accuracy |\n|---|---:|---:|\n", weighting);
+    let views = if mirror_tta { ", each member also shown the mirrored images" } else { "" };
+    let mut md = format!("# Committee ({weighting:?}{views})\n\n| member | weight | test accuracy |\n|---|---:|---:|\n");
     for ((m, w), a) in r.members.iter().zip(&r.weights).zip(&r.member_accuracy) {
         md.push_str(&format!("| {m} | {w:.4} | {:.2}% |\n", 100.0 * a));
     }

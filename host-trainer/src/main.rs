@@ -95,6 +95,11 @@ enum Command {
         /// Equal weights, or weights proportional to validation accuracy.
         #[arg(long, value_enum, default_value_t = Weighting::Mean)]
         weighting: Weighting,
+        /// Flip test-time augmentation: each member also classifies the mirrored test images
+        /// and its two views' probabilities are averaged (a committee of one run gives that
+        /// run's TTA accuracy).
+        #[arg(long)]
+        tta: bool,
         /// Where committee.md / committee.json go.
         #[arg(long, default_value = "runs/committee")]
         out: PathBuf,
@@ -358,13 +363,14 @@ fn main() -> Result<()> {
             let picked = job::firmware_data(&data.test, per_class, out)?;
             println!("wrote {} test images ({per_class} per class) to {}", picked.len(), out.display());
         }
-        Some(Command::Committee { ref run_dirs, weighting, ref out }) => {
+        Some(Command::Committee { ref run_dirs, weighting, tta, ref out }) => {
             let data = FashionMnist::load(cli.data_dir.as_deref())?;
-            let r = job::committee(&data, run_dirs, weighting, out)?;
+            let r = job::committee(&data, run_dirs, weighting, tta, out)?;
             println!(
-                "committee of {} ({:?}): test accuracy {:.2}% (members {:?}) -> {}",
+                "committee of {} ({:?}{}): test accuracy {:.2}% (members {:?}) -> {}",
                 r.members.len(),
                 weighting,
+                if tta { ", mirror TTA" } else { "" },
                 100.0 * r.accuracy,
                 r.member_accuracy.iter().map(|a| format!("{:.2}%", 100.0 * a)).collect::<Vec<_>>(),
                 out.join("committee.md").display()

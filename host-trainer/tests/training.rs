@@ -231,7 +231,7 @@ fn schedules_optimizers_and_early_stopping_resume_exactly() {
 
 #[test]
 fn committee_of_one_is_its_member_and_two_members_report() {
-    use host_trainer::committee::Weighting;
+    use host_trainer::committee::{Weighting, combine, predictions, softmax_rows};
     let data = data();
     let dirs: Vec<_> = [1u64, 2].iter().map(|_| tempfile::tempdir().unwrap()).collect();
     let mut accs = Vec::new();
@@ -241,13 +241,31 @@ fn committee_of_one_is_its_member_and_two_members_report() {
         accs.push(out.test.accuracy);
     }
     let out = tempfile::tempdir().unwrap();
-    let one = job::committee(&data, &[dirs[0].path().to_path_buf()], Weighting::Mean, out.path()).unwrap();
+    let one = job::committee(&data, &[dirs[0].path().to_path_buf()], Weighting::Mean, false, out.path()).unwrap();
     assert_eq!(one.accuracy, accs[0], "a committee of one predicts what its member predicts");
     let paths: Vec<_> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
-    let two = job::committee(&data, &paths, Weighting::ValAccuracy, out.path()).unwrap();
+    let two = job::committee(&data, &paths, Weighting::ValAccuracy, false, out.path()).unwrap();
     assert_eq!(two.member_accuracy, accs);
     assert!(two.weights.iter().all(|&w| w > 0.5 && w <= 1.0), "{:?}", two.weights);
     assert_eq!(two.confusion.total(), 10_000);
     assert!(out.path().join("committee.md").is_file() && out.path().join("committee.json").is_file());
-    assert!(job::committee(&data, &[], Weighting::Mean, out.path()).is_err());
+    assert!(job::committee(&data, &[], Weighting::Mean, false, out.path()).is_err());
+
+    // Mirror TTA, recomputed by hand from the member's logits on both views.
+    let tta = job::committee(&data, &paths, Weighting::Mean, true, out.path()).unwrap();
+    assert!(tta.mirror_tta);
+    let mirrored = data.test.mirrored();
+    let mut members = Vec::new();
+    for d in &dirs {
+        let state = training::read_state(&training::RunPaths::new(d.path())).unwrap();
+        let views = [&data.test, &mirrored].map(|s| {
+            let r = host_trainer::evaluation::evaluate_run(d.path(), &state, Checkpoint::Best, s).unwrap();
+            softmax_rows(&r.logits)
+        });
+        members.push(combine(&views, &[1.0, 1.0]));
+    }
+    let by_hand = |p: &[f64]| predictions(p).iter().zip(&data.test.labels).filter(|(a, b)| a == b).count() as f64 / 10_000.0;
+    assert_eq!(tta.member_accuracy, members.iter().map(|m| by_hand(m)).collect::<Vec<_>>());
+    assert_eq!(tta.accuracy, by_hand(&combine(&members, &[1.0, 1.0])));
+    assert!(std::fs::read_to_string(out.path().join("committee.md")).unwrap().contains("mirrored"));
 }

@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::idx::{self, PIXELS};
+use super::idx::{self, PIXELS, SIDE};
 use super::source::{self, Located, SourceError};
 
 /// Class names, in label order.
@@ -67,6 +67,16 @@ impl Split {
             pixels: self.pixels[..n * PIXELS].to_vec(),
             labels: self.labels[..n].to_vec(),
         }
+    }
+
+    /// The same images mirrored left-right (labels unchanged): the second view of flip
+    /// test-time augmentation.
+    pub fn mirrored(&self) -> Split {
+        let mut pixels = self.pixels.clone();
+        for row in pixels.chunks_exact_mut(SIDE) {
+            row.reverse();
+        }
+        Split { pixels, labels: self.labels.clone() }
     }
 
     /// Images per class.
@@ -188,6 +198,25 @@ mod tests {
             pixels: (0..n * PIXELS).map(|i| (i / PIXELS) as u8).collect(),
             labels: (0..n).map(|i| (i % 10) as u8).collect(),
         }
+    }
+
+    #[test]
+    fn mirrored_reverses_every_row_and_keeps_labels() {
+        let s = Split {
+            pixels: (0..2 * PIXELS).map(|i| (i * 7 % 251) as u8).collect(),
+            labels: vec![3, 8],
+        };
+        let m = s.mirrored();
+        assert_eq!(m.labels, s.labels);
+        for i in 0..2 {
+            for y in 0..SIDE {
+                for x in 0..SIDE {
+                    assert_eq!(m.image(i)[y * SIDE + x], s.image(i)[y * SIDE + SIDE - 1 - x]);
+                }
+            }
+        }
+        assert_ne!(m, s);
+        assert_eq!(m.mirrored(), s);
     }
 
     #[test]
