@@ -398,7 +398,7 @@ impl Preset {
             Self::Mlp128 | Self::Mlp256x128 | Self::Mlp512x256x128Dropout | Self::MlpImproved | Self::MlpSkip => 20,
             Self::CnnBaseline | Self::CnnSmall | Self::CnnDeep | Self::CnnCompact => 10,
             Self::CnnImproved => 15,
-            Self::CnnEdge => 24,
+            Self::CnnEdge => 22,
             Self::CnnEdgeLite => 40,
         }
     }
