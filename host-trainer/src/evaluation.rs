@@ -61,11 +61,11 @@ pub fn evaluate_run(run_dir: &Path, state: &RunState, checkpoint: Checkpoint, te
         Checkpoint::Best => (paths.best_model(), state.best_epoch),
     };
     let device = state.config.backend.device()?;
-    let net = training::load_model(preset, &path, &device)?;
+    let layers = state.layers();
+    let net = training::load_model(&layers, &path, &device)?;
     let eval = training::evaluate(&net, test, 512, &device)?;
     let predictions: Vec<u8> = eval.logits.chunks(10).map(|r| argmax(r) as u8).collect();
     let confusion = Confusion::new(&test.labels, &predictions);
-    let layers = preset.layers();
     Ok(TestResult {
         preset,
         checkpoint,

@@ -161,7 +161,7 @@ pub fn publish(data: &FashionMnist, runs: &Path, out: &Path, presets: &[crate::m
         }
         let run = eval_existing(data, &dir, Checkpoint::Best)?;
         let device = run.state.config.backend.device()?;
-        let net = training::load_model(preset, &RunPaths::new(&dir).best_model(), &device)?;
+        let net = training::load_model(&run.state.layers(), &RunPaths::new(&dir).best_model(), &device)?;
         let bpk_name = format!("{}.bpk", preset.name());
         let bpk = std::fs::read(RunPaths::new(&dir).best_model())?;
         training::write_atomic(&out.join(&bpk_name), &bpk)?;

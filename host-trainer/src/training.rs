@@ -29,7 +29,7 @@ use crate::data::augment::{Augment, transform};
 use crate::data::batcher::images_batch;
 use crate::data::idx::PIXELS;
 use crate::data::{Split, batch};
-use crate::model::{Net, Preset};
+use crate::model::{LayerSpec, Net, Preset};
 use crate::optimizer::{self, OptimizerKind, Schedule};
 
 /// What a training run is asked to do.
@@ -144,6 +144,11 @@ pub struct RunState {
     /// Learning rate in force (schedules that react to the history keep it here).
     #[serde(default)]
     pub lr: Option<f64>,
+    /// The layer list the run was built with, so that its checkpoints stay loadable after
+    /// its preset's layers change. `None` in runs made before this was recorded: those are
+    /// read with the preset's current layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<crate::model::LayerSpec>>,
 }
 
 impl RunState {
@@ -155,6 +160,12 @@ impl RunState {
     /// Total training seconds.
     pub fn train_seconds(&self) -> f64 {
         self.history.iter().map(|r| r.seconds).sum()
+    }
+
+    /// The layers of the run's checkpoints: those recorded when it started, or, for a run
+    /// that predates the record, its configuration's.
+    pub fn layers(&self) -> Vec<crate::model::LayerSpec> {
+        self.layers.clone().unwrap_or_else(|| self.config.layers())
     }
 }
 
@@ -229,19 +240,24 @@ pub fn save_optim(optim: &ModuleOptimizer, path: &Path) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
-/// Loads weights saved by a run into a freshly built model of `preset`. Building draws the
-/// initial weights from burn's device RNG, so this holds [`RNG_LOCK`] meanwhile (a seeded
-/// training elsewhere stays reproducible).
-pub fn load_model(preset: Preset, path: &Path, device: &Device) -> Result<Net> {
+/// Loads weights saved by a run into a freshly built model of `layers` (a run's
+/// [`RunState::layers`], or a preset's for a bare weights file). Building draws the initial
+/// weights from burn's device RNG, so this holds [`RNG_LOCK`] meanwhile (a seeded training
+/// elsewhere stays reproducible).
+pub fn load_model(layers: &[LayerSpec], path: &Path, device: &Device) -> Result<Net> {
     let _rng = rng_guard();
-    load_model_holding_rng(preset, path, device)
+    load_model_holding_rng(layers, path, device)
 }
 
 /// [`load_model`] for a caller that already holds [`RNG_LOCK`].
-fn load_model_holding_rng(preset: Preset, path: &Path, device: &Device) -> Result<Net> {
-    let net = Net::new(&preset.layers(), device)?;
-    net.try_load_file(path)
-        .map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))
+fn load_model_holding_rng(layers: &[LayerSpec], path: &Path, device: &Device) -> Result<Net> {
+    let net = Net::new(layers, device)?;
+    net.try_load_file(path).map_err(|e| {
+        anyhow::anyhow!(
+            "loading {}: {e} (the weights do not fit the layer list; a run made before its preset's layers changed, and before runs recorded their layers, needs its original preset)",
+            path.display()
+        )
+    })
 }
 
 /// Reads a run's resume state.
@@ -343,7 +359,7 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
                 state.config
             );
         }
-        let model = load_model_holding_rng(config.preset, &paths.last_model(), &device)?;
+        let model = load_model_holding_rng(&state.layers(), &paths.last_model(), &device)?;
         optim = optim
             .load(paths.last_optim())
             .map_err(|e| anyhow::anyhow!("loading {}: {e}", paths.last_optim().display()))?;
@@ -365,6 +381,7 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
             history: Vec::new(),
             best_epoch: 0,
             lr: None,
+            layers: Some(config.layers()),
         };
         (model, state)
     };

@@ -95,6 +95,42 @@ fn interrupted_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
 }
 
 #[test]
+fn a_run_keeps_its_layers_when_its_preset_changes() {
+    use host_trainer::training::{RunPaths, RunState};
+    let data = data();
+    let config = TrainConfig { train_limit: Some(1_000), ..small(Preset::Mlp128, 2) };
+    let (train, val) = job::splits(&data, &config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let paths = RunPaths::new(dir.path());
+    training::train(&config, &train, &val, dir.path(), TrainOptions { stop_after: Some(1), ..QUIET }).unwrap();
+    let before = job::eval_existing(&data, dir.path(), Checkpoint::Best).unwrap();
+    assert_eq!(before.test.params, 784 * 128 + 128 + 1_290);
+
+    // Pretend the preset's layers changed after the run: its state now names a preset with
+    // other layers, but records the layers it was built with.
+    let write = |s: &RunState| std::fs::write(paths.state(), serde_json::to_string(s).unwrap()).unwrap();
+    let mut state = training::read_state(&paths).unwrap();
+    assert_eq!(state.layers.as_deref(), Some(&Preset::Mlp128.layers()[..]));
+    state.config.preset = Preset::Mlp128x64;
+    write(&state);
+    let after = job::eval_existing(&data, dir.path(), Checkpoint::Best).unwrap();
+    assert_eq!(after.test.params, before.test.params);
+    assert_eq!(after.test.accuracy, before.test.accuracy);
+    // Resuming trains the recorded layers too.
+    let changed = TrainConfig { preset: Preset::Mlp128x64, ..config.clone() };
+    let resumed = training::train(&changed, &train, &val, dir.path(), TrainOptions { resume: true, ..QUIET }).unwrap();
+    assert_eq!(resumed.history.len(), 2);
+
+    // A run from before layers were recorded is read with its preset's current layers, and
+    // weights that do not fit them are a clear error, not a wrong model.
+    let mut old = training::read_state(&paths).unwrap();
+    old.layers = None;
+    write(&old);
+    let e = job::eval_existing(&data, dir.path(), Checkpoint::Best).err().expect("the weights no longer fit");
+    assert!(format!("{e:#}").contains("do not fit the layer list"), "{e:#}");
+}
+
+#[test]
 fn same_seed_same_metrics_other_seed_other_metrics() {
     let data = data();
     let config = TrainConfig { train_limit: Some(500), ..small(Preset::CnnBaseline, 1) };

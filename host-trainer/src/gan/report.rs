@@ -59,11 +59,11 @@ pub fn load_classifier(path: &Path, device: &burn::prelude::Device) -> Result<(P
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
         let preset = Preset::from_name(stem)
             .ok_or_else(|| anyhow::anyhow!("{}: a weights file must be named <preset>.bpk", path.display()))?;
-        return Ok((preset, load_model(preset, path, device)?));
+        return Ok((preset, load_model(&preset.layers(), path, device)?));
     }
     let state = crate::training::read_state(&RunPaths::new(path))?;
     let preset = state.config.preset;
-    Ok((preset, load_model(preset, &RunPaths::new(path).best_model(), device)?))
+    Ok((preset, load_model(&state.layers(), &RunPaths::new(path).best_model(), device)?))
 }
 
 /// The quality figures of a GAN run.

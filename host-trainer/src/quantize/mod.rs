@@ -209,8 +209,9 @@ pub fn quantize_run(
         Checkpoint::Last => paths.last_model(),
     };
     let device = state.config.backend.device()?;
-    let net = training::load_model(preset, &ckpt, &device)?;
-    let graph = FloatGraph::from_net(&preset.layers(), &net)?;
+    let layers = state.layers();
+    let net = training::load_model(&layers, &ckpt, &device)?;
+    let graph = FloatGraph::from_net(&layers, &net)?;
     let (train, val) = crate::job::splits(data, &state.config)?;
     let obs = calibration::observe(&graph, &train, opts.calibration_images);
 
