@@ -270,6 +270,10 @@ struct TrainArgs {
     /// Random shift range, pixels.
     #[arg(long)]
     shift: Option<i32>,
+    /// Random erasing: the probability (0 to 1) of setting one random rectangle (2-40% of the
+    /// image) of a training image to the background.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    erase: f32,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
     optimizer: OptimizerKind,
@@ -299,6 +303,12 @@ struct TrainArgs {
     dropout: Option<f64>,
 }
 
+/// Parses a probability: a number from 0 to 1.
+fn probability(s: &str) -> std::result::Result<f32, String> {
+    let p: f32 = s.parse().map_err(|e| format!("{s:?} is not a number: {e}"))?;
+    if (0.0..=1.0).contains(&p) { Ok(p) } else { Err(format!("{p} is not a probability (0 to 1)")) }
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let started = Instant::now();
@@ -322,6 +332,7 @@ fn main() -> Result<()> {
                         rotate_deg: a.rotate.unwrap_or(base.rotate_deg),
                         zoom: a.zoom.unwrap_or(base.zoom),
                         shift: a.shift.unwrap_or(base.shift),
+                        erase: a.erase,
                     }
                 },
                 optimizer: a.optimizer,

@@ -90,7 +90,7 @@ pub fn markdown(r: &RunReport, state: &RunState) -> String {
     let _ = writeln!(s, "| seed | {} |", c.seed);
     let a = c.augment;
     let aug = if a.is_active() {
-        format!("flip {}, rotate ±{}°, zoom ±{}, shift ±{} px", a.flip, a.rotate_deg, a.zoom, a.shift)
+        format!("flip {}, rotate ±{}°, zoom ±{}, shift ±{} px, erase p {}", a.flip, a.rotate_deg, a.zoom, a.shift, a.erase)
     } else {
         "none".into()
     };

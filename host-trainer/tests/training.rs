@@ -153,12 +153,20 @@ fn cli_trains_evaluates_and_summarises() {
     let bin = env!("CARGO_BIN_EXE_host-trainer");
     let status = std::process::Command::new(bin)
         .args(["--runs-dir", runs.to_str().unwrap(), "train", "--preset", "mlp-128-64", "--epochs", "1", "--train-limit", "1000"])
+        .args(["--erase", "0.5"])
         .output()
         .unwrap();
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
     let stdout = String::from_utf8_lossy(&status.stdout);
     assert!(stdout.contains("mlp-128-64: test accuracy"), "{stdout}");
-    assert!(runs.join("mlp-128-64/report.md").is_file());
+    let report = std::fs::read_to_string(runs.join("mlp-128-64/report.md")).unwrap();
+    assert!(report.contains("shift ±0 px, erase p 0.5 |"), "{report}");
+    let out = std::process::Command::new(bin)
+        .args(["--runs-dir", runs.to_str().unwrap(), "train", "--preset", "mlp-128", "--erase", "1.5"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1.5 is not a probability"), "{}", String::from_utf8_lossy(&out.stderr));
 
     let out = std::process::Command::new(bin)
         .args(["--runs-dir", runs.to_str().unwrap(), "report"])
