@@ -58,8 +58,12 @@ fn main() {
     }
     let _ = writeln!(consts, "/// Number of embedded images.\npub const N_IMAGES: usize = {};", labels.len());
     let _ = writeln!(consts, "/// Embedded images per class.\npub const PER_CLASS: [u16; 10] = {per_class:?};");
-    let _ = writeln!(consts, "/// Arena bytes for the larger of the two models.\npub const ARENA_LEN: usize = {arena};");
-    let _ = writeln!(consts, "/// FNV-1a of all int8 logits (MLP over all images, then CNN) computed on the host.\npub const EXPECTED_HASH: u32 = {h:#010x};");
+    let _ =
+        writeln!(consts, "/// Arena bytes for the larger of the two models.\npub const ARENA_LEN: usize = {arena};");
+    let _ = writeln!(
+        consts,
+        "/// FNV-1a of all int8 logits (MLP over all images, then CNN) computed on the host.\npub const EXPECTED_HASH: u32 = {h:#010x};"
+    );
     std::fs::write(out.join("expected.rs"), consts).expect("writing expected.rs");
     println!("cargo:rerun-if-changed=src/hash.rs");
     println!("cargo:rerun-if-changed=build.rs");

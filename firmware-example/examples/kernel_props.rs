@@ -69,7 +69,9 @@ impl Rng {
             1 => Requant { m: M_MIN, n: N_MAX },
             2 => Requant { m: i32::MAX, n: N_MIN },
             3 => Requant { m: M_MIN + (self.next() % span) as i32, n: self.range(35, 50) as u32 },
-            _ => Requant { m: M_MIN + (self.next() % span) as i32, n: self.range(N_MIN as usize, N_MAX as usize) as u32 },
+            _ => {
+                Requant { m: M_MIN + (self.next() % span) as i32, n: self.range(N_MIN as usize, N_MAX as usize) as u32 }
+            }
         }
     }
     /// Per-channel biases (as large as the accumulator bound allows for `fan_in`, or small)
@@ -131,7 +133,11 @@ fn conv_cases(f: &ConvFamily, rng: &mut Rng, b: &mut Buffers) {
             input: &b.input[..n_in],
             in_shape: shape(h, w, cin),
             in_zp: rng.i8(),
-            sections: Sections { weights: &b.weights[..n_w], bias: &b.bias[..4 * cout], requant: &b.requant[..8 * cout] },
+            sections: Sections {
+                weights: &b.weights[..n_w],
+                bias: &b.bias[..4 * cout],
+                requant: &b.requant[..8 * cout],
+            },
             kernel: k,
             stride,
             pad,
@@ -144,7 +150,19 @@ fn conv_cases(f: &ConvFamily, rng: &mut Rng, b: &mut Buffers) {
         conv2d::reference(&p, &mut b.reference[..n_out]);
         conv2d::fast(&p, &mut b.fast[..n_out]);
         if b.reference[..n_out] != b.fast[..n_out] {
-            hprintln!("conv {}: MISMATCH at case {}: {}x{}x{} k {} stride {} pad {:?} pool {} cout {}", f.name, done, h, w, cin, k, stride, pad, pool, cout);
+            hprintln!(
+                "conv {}: MISMATCH at case {}: {}x{}x{} k {} stride {} pad {:?} pool {} cout {}",
+                f.name,
+                done,
+                h,
+                w,
+                cin,
+                k,
+                stride,
+                pad,
+                pool,
+                cout
+            );
             exit(1);
         }
         done += 1;
@@ -162,7 +180,11 @@ fn dense_cases(cases: usize, rng: &mut Rng, b: &mut Buffers) {
         let p = DenseParams {
             input: &b.input[..n],
             in_zp: rng.i8(),
-            sections: Sections { weights: &b.weights[..n * out], bias: &b.bias[..4 * out], requant: &b.requant[..8 * out] },
+            sections: Sections {
+                weights: &b.weights[..n * out],
+                bias: &b.bias[..4 * out],
+                requant: &b.requant[..8 * out],
+            },
             out_zp: rng.i8(),
             relu: rng.bool(),
             rounding: if rng.bool() { Rounding::HalfToEven } else { Rounding::HalfAwayFromZero },
@@ -183,7 +205,12 @@ fn pool_cases(cases: usize, rng: &mut Rng, b: &mut Buffers) {
         let (h, w, c) = (rng.range(size, 12), rng.range(size, 12), rng.range(1, 40));
         let n_out = (h / size) * (w / size) * c;
         rng.fill(&mut b.input[..h * w * c]);
-        let p = PoolParams { input: &b.input[..h * w * c], in_shape: shape(h, w, c), size, out_shape: shape(h / size, w / size, c) };
+        let p = PoolParams {
+            input: &b.input[..h * w * c],
+            in_shape: shape(h, w, c),
+            size,
+            out_shape: shape(h / size, w / size, c),
+        };
         maxpool::reference(&p, &mut b.reference[..n_out]);
         maxpool::fast(&p, &mut b.fast[..n_out]);
         if b.reference[..n_out] != b.fast[..n_out] {
@@ -210,12 +237,36 @@ fn main() -> ! {
         // Anything small: every kernel size, stride, padding and pool (3 included).
         ConvFamily { name: "small", cases: 200, kernel: (1, 5), cin: (1, 4), cout: (1, 5), pool: (1, 3), side: (1, 9) },
         // Nine-byte patches (3x3x1, 1x1x9): the first-layer path, up to 70 channels.
-        ConvFamily { name: "nine-byte patches", cases: 100, kernel: (3, 3), cin: (1, 1), cout: (1, 70), pool: (1, 3), side: (3, 12) },
+        ConvFamily {
+            name: "nine-byte patches",
+            cases: 100,
+            kernel: (3, 3),
+            cin: (1, 1),
+            cout: (1, 70),
+            pool: (1, 3),
+            side: (3, 12),
+        },
         ConvFamily { name: "1x1x9", cases: 20, kernel: (1, 1), cin: (9, 9), cout: (1, 70), pool: (1, 2), side: (1, 8) },
         // 2x2-pooled layers with patches across the four-position path's limit (576 bytes).
-        ConvFamily { name: "pooled, long patches", cases: 100, kernel: (1, 3), cin: (2, 66), cout: (1, 70), pool: (2, 2), side: (2, 6) },
+        ConvFamily {
+            name: "pooled, long patches",
+            cases: 100,
+            kernel: (1, 3),
+            cin: (2, 66),
+            cout: (1, 70),
+            pool: (2, 2),
+            side: (2, 6),
+        },
         // Patches on both sides of PATCH_MAX (5x5xcin around 1024 bytes).
-        ConvFamily { name: "patches near 1 KiB", cases: 30, kernel: (5, 5), cin: (38, 44), cout: (1, 4), pool: (1, 2), side: (5, 7) },
+        ConvFamily {
+            name: "patches near 1 KiB",
+            cases: 30,
+            kernel: (5, 5),
+            cin: (38, 44),
+            cout: (1, 4),
+            pool: (1, 2),
+            side: (5, 7),
+        },
     ];
     for f in &families {
         conv_cases(f, &mut rng, b);

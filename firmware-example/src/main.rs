@@ -145,7 +145,14 @@ fn classify(name: &str, blob: &[u8], arena: &mut [u8], h: &mut u32) -> Result<Ta
             t.correct[label as usize] += 1;
         }
     }
-    out!("{}: arena {} B (static buffer {} B), weights {} B, {} MACs", name, model.arena_len(), arena.len(), model.weight_bytes(), model.macs());
+    out!(
+        "{}: arena {} B (static buffer {} B), weights {} B, {} MACs",
+        name,
+        model.arena_len(),
+        arena.len(),
+        model.weight_bytes(),
+        model.macs()
+    );
     Ok(t)
 }
 
@@ -186,9 +193,15 @@ fn main() -> ! {
     cp.SYST.enable_interrupt();
     cp.SYST.enable_counter();
 
-    let arena: &'static mut [u8; ARENA_LEN] = cortex_m::singleton!(: [u8; ARENA_LEN] = [0; ARENA_LEN]).unwrap_or_else(|| exit(2));
+    let arena: &'static mut [u8; ARENA_LEN] =
+        cortex_m::singleton!(: [u8; ARENA_LEN] = [0; ARENA_LEN]).unwrap_or_else(|| exit(2));
     let nops = calibrate();
-    out!("infer-core firmware: {} test images, arena {} B, calibration {} ticks per 40000 NOPs", N_IMAGES, ARENA_LEN, nops);
+    out!(
+        "infer-core firmware: {} test images, arena {} B, calibration {} ticks per 40000 NOPs",
+        N_IMAGES,
+        ARENA_LEN,
+        nops
+    );
 
     let mut h = hash::FNV_OFFSET;
     let runs = [("mlp-128-64", &MLP.0, &HOST_CORRECT_MLP_128_64), ("cnn-baseline", &CNN.0, &HOST_CORRECT_CNN_BASELINE)];
@@ -202,6 +215,11 @@ fn main() -> ! {
         }
     }
     out!("stack high-water mark: {} B", stack_high_water());
-    out!("logits hash {:#010x}, host {:#010x}: {}", h, EXPECTED_HASH, if h == EXPECTED_HASH { "MATCH" } else { "MISMATCH" });
+    out!(
+        "logits hash {:#010x}, host {:#010x}: {}",
+        h,
+        EXPECTED_HASH,
+        if h == EXPECTED_HASH { "MATCH" } else { "MISMATCH" }
+    );
     exit(if h == EXPECTED_HASH { 0 } else { 1 })
 }

@@ -81,7 +81,8 @@ pub fn run(data: &FashionMnist, spec: &GridSpec, out: &Path, quiet: bool) -> Res
             eprintln!("grid trial {}/{}: {}", i + 1, configs.len(), dir.display());
         }
         let (train, val) = splits(data, config)?;
-        let state = training::train(config, &train, &val, &dir, TrainOptions { resume: true, quiet, stop_after: None })?;
+        let state =
+            training::train(config, &train, &val, &dir, TrainOptions { resume: true, quiet, stop_after: None })?;
         let best = state
             .history
             .iter()

@@ -60,11 +60,15 @@ pub fn train_and_report(
 }
 
 /// Evaluates a run's checkpoint on the test set and writes its report and pictures.
-pub fn report_run(data: &FashionMnist, run_dir: &Path, state: &RunState, checkpoint: Checkpoint, val: &Split) -> Result<RunOutcome> {
+pub fn report_run(
+    data: &FashionMnist,
+    run_dir: &Path,
+    state: &RunState,
+    checkpoint: Checkpoint,
+    val: &Split,
+) -> Result<RunOutcome> {
     let test = evaluate_run(run_dir, state, checkpoint, &data.test)?;
-    let name = run_dir
-        .file_name()
-        .map_or_else(|| run_dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = run_dir.file_name().map_or_else(|| run_dir.display().to_string(), |n| n.to_string_lossy().into_owned());
     let pics = run_dir.join("plots");
     std::fs::create_dir_all(&pics).with_context(|| format!("creating {}", pics.display()))?;
     let title = format!("{name}: {} (test accuracy {:.2}%)", state.config.preset, 100.0 * test.accuracy);
@@ -83,15 +87,13 @@ pub fn report_run(data: &FashionMnist, run_dir: &Path, state: &RunState, checkpo
     })?;
     draw("mean_pixels.png", &|p| plots::mean_pixel_heatmap(&train, p))?;
     if state.config.augment.is_active() {
-        draw("augmentation.png", &|p| plots::augmentation_samples(&train, &state.config.augment, state.config.seed, p))?;
+        draw("augmentation.png", &|p| {
+            plots::augmentation_samples(&train, &state.config.augment, state.config.seed, p)
+        })?;
     }
     let r = RunReport::new(&name, state, &test, &data.files, pictures);
     report::write(run_dir, &r, state)?;
-    Ok(RunOutcome {
-        dir: run_dir.to_path_buf(),
-        state: state.clone(),
-        test,
-    })
+    Ok(RunOutcome { dir: run_dir.to_path_buf(), state: state.clone(), test })
 }
 
 /// Re-evaluates an existing run directory.
@@ -113,7 +115,8 @@ pub fn summarize(runs: &Path) -> Result<String> {
     dirs.sort();
     for d in dirs {
         let text = std::fs::read_to_string(d.join("report.json"))?;
-        let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}/report.json", d.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}/report.json", d.display()))?;
         let get = |p: &str| v.pointer(p).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
         rows.push(SummaryRow {
             run: v["run"].as_str().unwrap_or_default().to_string(),
@@ -143,11 +146,17 @@ pub fn quantize(data: &FashionMnist, run: &RunOutcome, opts: &QuantizeOptions, o
 }
 
 /// The command that regenerates the committed models.
-pub const PUBLISH_COMMAND: &str = "cargo run -p host-trainer --release && cargo run -p host-trainer --release -- publish";
+pub const PUBLISH_COMMAND: &str =
+    "cargo run -p host-trainer --release && cargo run -p host-trainer --release -- publish";
 
 /// Exports the trained default runs under `runs` into `out` (float ONNX, int8 QDQ ONNX,
 /// infer-core blob, quantization reports) and writes `out/manifest.json` and `out/MODELS.md`.
-pub fn publish(data: &FashionMnist, runs: &Path, out: &Path, presets: &[crate::model::Preset]) -> Result<crate::export::manifest::Manifest> {
+pub fn publish(
+    data: &FashionMnist,
+    runs: &Path,
+    out: &Path,
+    presets: &[crate::model::Preset],
+) -> Result<crate::export::manifest::Manifest> {
     use crate::export::{float_onnx, manifest};
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut m = manifest::Manifest {
@@ -285,7 +294,8 @@ pub fn committee(
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let views = if mirror_tta { ", each member also shown the mirrored images" } else { "" };
-    let mut md = format!("# Committee ({weighting:?}{views})\n\n| member | weight | test accuracy |\n|---|---:|---:|\n");
+    let mut md =
+        format!("# Committee ({weighting:?}{views})\n\n| member | weight | test accuracy |\n|---|---:|---:|\n");
     for ((m, w), a) in r.members.iter().zip(&r.weights).zip(&r.member_accuracy) {
         md.push_str(&format!("| {m} | {w:.4} | {:.2}% |\n", 100.0 * a));
     }

@@ -340,7 +340,9 @@ fn main() -> Result<()> {
                 label_smoothing: a.label_smoothing,
                 schedule: match a.schedule.as_str() {
                     "cosine" => Schedule::Cosine { min_lr: a.min_lr },
-                    "plateau" => Schedule::Plateau { factor: a.plateau_factor, patience: a.plateau_patience, min_lr: a.min_lr },
+                    "plateau" => {
+                        Schedule::Plateau { factor: a.plateau_factor, patience: a.plateau_patience, min_lr: a.min_lr }
+                    }
                     _ => Schedule::Constant,
                 },
                 early_stopping: a.early_stopping,

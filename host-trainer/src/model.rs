@@ -7,10 +7,12 @@
 
 use std::fmt;
 
+use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::module::Param;
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, PaddingConfig2d, Relu,
+};
 use burn::prelude::*;
 
 /// Convolution padding.
@@ -132,11 +134,7 @@ impl LayerSpec {
                     return None;
                 }
                 let pad = if padding == Padding::Same { same_pad(kernel) } else { 0 };
-                Some(Image {
-                    c: out,
-                    h: conv_out(h, kernel, stride, pad)?,
-                    w: conv_out(w, kernel, stride, pad)?,
-                })
+                Some(Image { c: out, h: conv_out(h, kernel, stride, pad)?, w: conv_out(w, kernel, stride, pad)? })
             }
             (Self::MaxPool { size }, Image { c, h, w }) if size > 0 && h >= size && w >= size => {
                 Some(Image { c, h: h / size, w: w / size })
@@ -342,9 +340,14 @@ impl Preset {
                 ConcatInput,
                 dense(10),
             ],
-            Self::CnnBaseline => vec![conv3(32), Relu, pool, conv3(64), Relu, pool, Flatten, dense(128), Relu, dense(10)],
+            Self::CnnBaseline => {
+                vec![conv3(32), Relu, pool, conv3(64), Relu, pool, Flatten, dense(128), Relu, dense(10)]
+            }
             Self::CnnSmall => vec![conv3(32), Relu, pool, Flatten, dense(128), Relu, dense(10)],
-            Self::CnnImproved => [improved_front(), vec![Flatten, dense(256), BatchNorm, Relu, Dropout { prob: 0.5 }, dense(10)]].concat(),
+            Self::CnnImproved => {
+                [improved_front(), vec![Flatten, dense(256), BatchNorm, Relu, Dropout { prob: 0.5 }, dense(10)]]
+                    .concat()
+            }
             Self::CnnDeep => vec![conv3(64), Relu, pool, conv3(128), Relu, pool, Flatten, dense(256), Relu, dense(10)],
             Self::CnnCompact => vec![conv3(32), Relu, pool, conv3(64), Relu, pool, Flatten, dense(64), Relu, dense(10)],
             // Why this shape: the parameter budget, not memory, binds. The lite design below
@@ -448,11 +451,7 @@ impl Net {
     /// Builds the layers on `device`. Fails if the list does not chain.
     pub fn new(specs: &[LayerSpec], device: &Device) -> Result<Self, ShapeError> {
         let shapes = shapes(specs)?;
-        let layers = specs
-            .iter()
-            .zip(&shapes)
-            .map(|(spec, &input)| build(spec, input, device))
-            .collect();
+        let layers = specs.iter().zip(&shapes).map(|(spec, &input)| build(spec, input, device)).collect();
         Ok(Self { layers })
     }
 
@@ -510,7 +509,9 @@ fn build(spec: &LayerSpec, input: Shape3, device: &Device) -> Layer {
         LayerSpec::Conv { out, kernel, stride, padding } => {
             let pad = match padding {
                 Padding::Valid => PaddingConfig2d::Valid,
-                Padding::Same => PaddingConfig2d::Explicit(same_pad(kernel), same_pad(kernel), same_pad(kernel), same_pad(kernel)),
+                Padding::Same => {
+                    PaddingConfig2d::Explicit(same_pad(kernel), same_pad(kernel), same_pad(kernel), same_pad(kernel))
+                }
             };
             let mut conv = Conv2dConfig::new([channels, out], [kernel, kernel])
                 .with_stride([stride, stride])
@@ -572,7 +573,10 @@ pub fn largest_activation_pair(specs: &[LayerSpec]) -> Result<usize, ShapeError>
     let shapes = shapes(specs)?;
     let mut stored = vec![INPUT.numel()];
     for (l, s) in specs.iter().zip(&shapes[1..]) {
-        if matches!(l, LayerSpec::Conv { .. } | LayerSpec::MaxPool { .. } | LayerSpec::Dense { .. } | LayerSpec::ConcatInput) {
+        if matches!(
+            l,
+            LayerSpec::Conv { .. } | LayerSpec::MaxPool { .. } | LayerSpec::Dense { .. } | LayerSpec::ConcatInput
+        ) {
             stored.push(s.numel());
         }
     }

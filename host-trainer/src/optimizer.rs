@@ -47,7 +47,9 @@ pub fn build(kind: OptimizerKind, weight_decay: f64) -> ModuleOptimizer {
             .with_weight_decay(l2)
             .init(),
         OptimizerKind::RmsProp => rmsprop(weight_decay).init(),
-        OptimizerKind::Nadam => crate::nadam::Nadam { weight_decay: weight_decay.max(0.0), ..Default::default() }.init(),
+        OptimizerKind::Nadam => {
+            crate::nadam::Nadam { weight_decay: weight_decay.max(0.0), ..Default::default() }.init()
+        }
     }
 }
 
@@ -125,7 +127,13 @@ mod tests {
         use burn::optim::GradientsParams;
         use burn::prelude::*;
         let device = Device::flex().autodiff();
-        for kind in [OptimizerKind::Adam, OptimizerKind::AdamW, OptimizerKind::Sgd, OptimizerKind::RmsProp, OptimizerKind::Nadam] {
+        for kind in [
+            OptimizerKind::Adam,
+            OptimizerKind::AdamW,
+            OptimizerKind::Sgd,
+            OptimizerKind::RmsProp,
+            OptimizerKind::Nadam,
+        ] {
             let mut net = crate::model::Net::new(&crate::model::Preset::Mlp128.layers(), &device).unwrap();
             let mut opt = build(kind, 1e-4);
             let x = Tensor::<4>::ones([2, 1, 28, 28], &device);

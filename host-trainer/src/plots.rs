@@ -43,16 +43,12 @@ fn canvas(path: &Path, size: (u32, u32)) -> Result<Area<'_>> {
 /// Training curves: accuracy and loss, train vs validation, per epoch.
 pub fn training_curves(history: &[EpochRecord], title: &str, path: &Path) -> Result<()> {
     let root = canvas(path, (1100, 450))?;
-    let root = root
-        .titled(title, (FONT, 22).into_font().style(FontStyle::Bold))
-        .map_err(err("curves"))?;
+    let root = root.titled(title, (FONT, 22).into_font().style(FontStyle::Bold)).map_err(err("curves"))?;
     let (left, right) = root.split_horizontally(550);
     let n = history.len().max(2) as f64;
     type Getter = fn(&EpochRecord) -> f64;
-    let panels: [(&Area, &str, Getter, Getter); 2] = [
-        (&left, "accuracy", |r| r.train_acc, |r| r.val_acc),
-        (&right, "loss", |r| r.train_loss, |r| r.val_loss),
-    ];
+    let panels: [(&Area, &str, Getter, Getter); 2] =
+        [(&left, "accuracy", |r| r.train_acc, |r| r.val_acc), (&right, "loss", |r| r.train_loss, |r| r.val_loss)];
     for (area, name, train, val) in panels {
         let values = history.iter().flat_map(|r| [train(r), val(r)]);
         let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
@@ -81,9 +77,7 @@ pub fn training_curves(history: &[EpochRecord], title: &str, path: &Path) -> Res
                 .map_err(err("curves"))?
                 .label(label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-            chart
-                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
-                .map_err(err("curves"))?;
+            chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(err("curves"))?;
         }
         chart
             .configure_series_labels()
@@ -111,8 +105,7 @@ pub fn confusion_heatmap(c: &Confusion, title: &str, path: &Path) -> Result<()> 
     let size = (x0 as u32 + 10 * cell as u32 + 30, y0 as u32 + 10 * cell as u32 + 130);
     let root = canvas(path, size)?;
     let e = err("confusion matrix");
-    root.draw(&Text::new(title.to_string(), (20, 20), (FONT, 22).into_font().style(FontStyle::Bold)))
-        .map_err(&e)?;
+    root.draw(&Text::new(title.to_string(), (20, 20), (FONT, 22).into_font().style(FontStyle::Bold))).map_err(&e)?;
     for (t, row) in c.matrix.iter().enumerate() {
         let support = row.iter().sum::<usize>().max(1) as f64;
         for (p, &n) in row.iter().enumerate() {
@@ -121,9 +114,8 @@ pub fn confusion_heatmap(c: &Confusion, title: &str, path: &Path) -> Result<()> 
             root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], heat(share).filled())).map_err(&e)?;
             root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], WHITE.stroke_width(1))).map_err(&e)?;
             let color = if share > 0.5 { WHITE } else { BLACK };
-            let style = TextStyle::from((FONT, 15).into_font())
-                .color(&color)
-                .pos(plotters::style::text_anchor::Pos::new(
+            let style =
+                TextStyle::from((FONT, 15).into_font()).color(&color).pos(plotters::style::text_anchor::Pos::new(
                     plotters::style::text_anchor::HPos::Center,
                     plotters::style::text_anchor::VPos::Center,
                 ));
@@ -146,8 +138,7 @@ pub fn confusion_heatmap(c: &Confusion, title: &str, path: &Path) -> Result<()> 
         root.draw(&Text::new(name.to_string(), (x0 + p as i32 * cell + cell / 2, y0 + 10 * cell + 8), style))
             .map_err(&e)?;
     }
-    root.draw(&Text::new("rows: true class, columns: predicted", (x0, y0 - 22), (FONT, 14)))
-        .map_err(&e)?;
+    root.draw(&Text::new("rows: true class, columns: predicted", (x0, y0 - 22), (FONT, 14))).map_err(&e)?;
     root.present().map_err(e)
 }
 
@@ -193,8 +184,12 @@ pub fn sample_grid(test: &Split, predictions: &[u8], path: &Path) -> Result<()> 
         }
         let color = if wrong { RED } else { BLACK };
         let text = format!("{} / {}", CLASS_NAMES[truth], CLASS_NAMES[pred]);
-        root.draw(&Text::new(text, (x, y + SIDE as i32 * scale + 6), TextStyle::from((FONT, 10).into_font()).color(&color)))
-            .map_err(&e)?;
+        root.draw(&Text::new(
+            text,
+            (x, y + SIDE as i32 * scale + 6),
+            TextStyle::from((FONT, 10).into_font()).color(&color),
+        ))
+        .map_err(&e)?;
     }
     root.present().map_err(e)
 }
@@ -292,7 +287,12 @@ pub fn mean_pixel_heatmap(split: &Split, path: &Path) -> Result<()> {
 
 /// A dark-to-bright color map (black, purple, orange, yellow).
 fn inferno(v: f64) -> RGBColor {
-    let stops = [(0.0, (0.0, 0.0, 4.0)), (0.33, (87.0, 16.0, 110.0)), (0.66, (229.0, 92.0, 48.0)), (1.0, (252.0, 255.0, 164.0))];
+    let stops = [
+        (0.0, (0.0, 0.0, 4.0)),
+        (0.33, (87.0, 16.0, 110.0)),
+        (0.66, (229.0, 92.0, 48.0)),
+        (1.0, (252.0, 255.0, 164.0)),
+    ];
     let v = v.clamp(0.0, 1.0);
     for w in stops.windows(2) {
         let ((a, ca), (b, cb)) = (w[0], w[1]);
@@ -347,8 +347,7 @@ pub fn image_grid(pixels: &[u8], cols: usize, title: &str, path: &Path) -> Resul
     let row_label = if labelled { 80i32 } else { 10 };
     let root = canvas(path, ((row_label + cols as i32 * cell + 10) as u32, (40 + rows as i32 * cell + 10) as u32))?;
     let e = err("image grid");
-    root.draw(&Text::new(title.to_string(), (10, 10), (FONT, 16).into_font().style(FontStyle::Bold)))
-        .map_err(&e)?;
+    root.draw(&Text::new(title.to_string(), (10, 10), (FONT, 16).into_font().style(FontStyle::Bold))).map_err(&e)?;
     for k in 0..n {
         let (x, y) = (row_label + (k % cols) as i32 * cell, 40 + (k / cols) as i32 * cell);
         draw_image(&root, &pixels[k * PIXELS..(k + 1) * PIXELS], x, y, scale)?;
@@ -451,7 +450,11 @@ pub fn comparison_bars(rows: &[crate::report::SummaryRow], path: &Path) -> Resul
         .map_err(&e)?;
     chart
         .draw_series(rows.iter().enumerate().map(|(i, r)| {
-            Text::new(format!("{:.2}", 100.0 * r.test_acc), (SegmentValue::CenterOf(i), 100.0 * r.test_acc + 0.1), (FONT, 12))
+            Text::new(
+                format!("{:.2}", 100.0 * r.test_acc),
+                (SegmentValue::CenterOf(i), 100.0 * r.test_acc + 0.1),
+                (FONT, 12),
+            )
         }))
         .map_err(&e)?;
     root.present().map_err(e)

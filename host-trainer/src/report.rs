@@ -39,13 +39,15 @@ pub struct RunReport<'a> {
 
 impl<'a> RunReport<'a> {
     /// Assembles the report of a run.
-    pub fn new(run: &str, state: &'a RunState, test: &'a TestResult, dataset: &'a [FileInfo], pictures: Vec<String>) -> Self {
+    pub fn new(
+        run: &str,
+        state: &'a RunState,
+        test: &'a TestResult,
+        dataset: &'a [FileInfo],
+        pictures: Vec<String>,
+    ) -> Self {
         let n = state.history.len().max(1) as f64;
-        let val_acc = state
-            .history
-            .iter()
-            .find(|r| r.epoch == test.epoch)
-            .map_or(0.0, |r| r.val_acc);
+        let val_acc = state.history.iter().find(|r| r.epoch == test.epoch).map_or(0.0, |r| r.val_acc);
         Self {
             run: run.to_string(),
             config: &state.config,
@@ -90,7 +92,10 @@ pub fn markdown(r: &RunReport, state: &RunState) -> String {
     let _ = writeln!(s, "| seed | {} |", c.seed);
     let a = c.augment;
     let aug = if a.is_active() {
-        format!("flip {}, rotate ±{}°, zoom ±{}, shift ±{} px, erase p {}", a.flip, a.rotate_deg, a.zoom, a.shift, a.erase)
+        format!(
+            "flip {}, rotate ±{}°, zoom ±{}, shift ±{} px, erase p {}",
+            a.flip, a.rotate_deg, a.zoom, a.shift, a.erase
+        )
     } else {
         "none".into()
     };
@@ -140,7 +145,10 @@ pub fn markdown(r: &RunReport, state: &RunState) -> String {
     }
 
     let _ = writeln!(s, "\n## Training history\n");
-    let _ = writeln!(s, "| epoch | train loss | train acc | val loss | val acc | seconds |\n|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "| epoch | train loss | train acc | val loss | val acc | seconds |\n|---:|---:|---:|---:|---:|---:|"
+    );
     for h in &state.history {
         let _ = writeln!(
             s,

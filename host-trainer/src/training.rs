@@ -226,10 +226,7 @@ fn save_model(model: &Net, path: &Path) -> Result<()> {
 /// Saves any module's weights atomically (temporary file, then rename).
 pub fn save_module<M: burn::module::Module + Clone>(model: &M, path: &Path) -> Result<()> {
     let tmp = tmp_name(path);
-    model
-        .clone()
-        .save_file(&tmp)
-        .map_err(|e| anyhow::anyhow!("saving {}: {e}", tmp.display()))?;
+    model.clone().save_file(&tmp).map_err(|e| anyhow::anyhow!("saving {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
@@ -290,10 +287,8 @@ pub fn evaluate(model: &Net, split: &Split, batch_size: usize, device: &Device) 
         let out = model.forward(b.images);
         let loss: f32 = loss_fn.forward(out.clone(), b.targets.clone()).into_scalar();
         loss_sum += f64::from(loss) * idx.len() as f64;
-        let v: Vec<f32> = out
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
+        let v: Vec<f32> =
+            out.into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
         for (row, &i) in v.chunks(10).zip(idx) {
             if crate::metrics::argmax(row) == split.labels[i] as usize {
                 correct += 1;
@@ -302,11 +297,7 @@ pub fn evaluate(model: &Net, split: &Split, batch_size: usize, device: &Device) 
         logits.extend(v);
     }
     let n = split.len().max(1) as f64;
-    Ok(Evaluation {
-        loss: loss_sum / n,
-        accuracy: correct as f64 / n,
-        logits,
-    })
+    Ok(Evaluation { loss: loss_sum / n, accuracy: correct as f64 / n, logits })
 }
 
 fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
@@ -401,7 +392,10 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
             && since_best >= patience
         {
             if !opts.quiet {
-                eprintln!("early stopping: no better validation loss for {since_best} epochs (best: epoch {})", state.best_epoch);
+                eprintln!(
+                    "early stopping: no better validation loss for {since_best} epochs (best: epoch {})",
+                    state.best_epoch
+                );
             }
             break;
         }
@@ -475,7 +469,15 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
 
 /// The batch of `indices`, each image augmented with draws from a stream that depends only on
 /// (seed, epoch, batch), so that a resumed run sees the same images.
-fn augmented_batch(train: &Split, idx: &[usize], aug: &Augment, seed: u64, epoch: usize, bi: usize, device: &Device) -> crate::data::Batch {
+fn augmented_batch(
+    train: &Split,
+    idx: &[usize],
+    aug: &Augment,
+    seed: u64,
+    epoch: usize,
+    bi: usize,
+    device: &Device,
+) -> crate::data::Batch {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_a09e_0000_0000);
     rng.set_stream(((epoch as u64) << 32) | bi as u64);
     let mut pixels = vec![0u8; idx.len() * PIXELS];
@@ -490,9 +492,9 @@ pub(crate) fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{prefix:>18} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}",
-    ) {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar

@@ -10,7 +10,8 @@ use host_trainer::training::{TrainConfig, TrainOptions};
 
 #[test]
 fn short_real_gan_run_learns_and_is_scored() {
-    let data = FashionMnist::load(None).expect("tests need the dataset: set FASHION_MNIST_DIR=../shared/data/fashion-mnist");
+    let data =
+        FashionMnist::load(None).expect("tests need the dataset: set FASHION_MNIST_DIR=../shared/data/fashion-mnist");
     let dir = tempfile::tempdir().unwrap();
     let gan_dir = dir.path().join("gan");
     let config = training::GanConfig {
@@ -39,7 +40,12 @@ fn short_real_gan_run_learns_and_is_scored() {
 
     // A quick classifier to look through.
     let cls_dir = dir.path().join("mlp");
-    let cls = TrainConfig { epochs: 1, train_limit: Some(2000), val_size: 1000, ..TrainConfig::for_preset(Preset::Mlp128x64) };
+    let cls = TrainConfig {
+        epochs: 1,
+        train_limit: Some(2000),
+        val_size: 1000,
+        ..TrainConfig::for_preset(Preset::Mlp128x64)
+    };
     let opts = TrainOptions { quiet: true, ..Default::default() };
     job::train_and_report(&data, &cls, &cls_dir, opts, Checkpoint::Last).unwrap();
     let q = report::quality(&data, &gan_dir, &cls_dir, 30, 2).unwrap();

@@ -18,7 +18,13 @@ fn quantized(preset: Preset, limit: usize) -> (host_trainer::quantize::QuantRepo
     let config = TrainConfig { epochs: 1, train_limit: Some(limit), val_size: 1000, ..TrainConfig::for_preset(preset) };
     let opts = TrainOptions { quiet: true, ..Default::default() };
     let run = job::train_and_report(&data, &config, dir.path(), opts, Checkpoint::Best).unwrap();
-    let q = job::quantize(&data, &run, &QuantizeOptions { calibration_images: 500, ..Default::default() }, &dir.path().join("int8")).unwrap();
+    let q = job::quantize(
+        &data,
+        &run,
+        &QuantizeOptions { calibration_images: 500, ..Default::default() },
+        &dir.path().join("int8"),
+    )
+    .unwrap();
     (q, dir)
 }
 

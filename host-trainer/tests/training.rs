@@ -11,12 +11,7 @@ fn data() -> FashionMnist {
 }
 
 fn small(preset: Preset, epochs: usize) -> TrainConfig {
-    TrainConfig {
-        epochs,
-        train_limit: Some(2_000),
-        val_size: 1_000,
-        ..TrainConfig::for_preset(preset)
-    }
+    TrainConfig { epochs, train_limit: Some(2_000), val_size: 1_000, ..TrainConfig::for_preset(preset) }
 }
 
 const QUIET: TrainOptions = TrainOptions { resume: false, quiet: true, stop_after: None };
@@ -53,7 +48,8 @@ fn short_real_training_beats_70_percent() {
     for needle in ["Classification report", "macro avg", "weighted avg", "Shirt -> T-shirt/top", "Confusion matrix"] {
         assert!(md.contains(needle), "report.md lacks {needle}");
     }
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(json["test"]["params"], 109_386);
     assert_eq!(json["config"]["seed"], 42);
     let conf_total: u64 = json["test"]["confusion"]["matrix"]
@@ -152,7 +148,17 @@ fn cli_trains_evaluates_and_summarises() {
     let runs = dir.path().join("runs");
     let bin = env!("CARGO_BIN_EXE_host-trainer");
     let status = std::process::Command::new(bin)
-        .args(["--runs-dir", runs.to_str().unwrap(), "train", "--preset", "mlp-128-64", "--epochs", "1", "--train-limit", "1000"])
+        .args([
+            "--runs-dir",
+            runs.to_str().unwrap(),
+            "train",
+            "--preset",
+            "mlp-128-64",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "1000",
+        ])
         .args(["--erase", "0.5"])
         .output()
         .unwrap();
@@ -166,12 +172,13 @@ fn cli_trains_evaluates_and_summarises() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1.5 is not a probability"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1.5 is not a probability"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let out = std::process::Command::new(bin)
-        .args(["--runs-dir", runs.to_str().unwrap(), "report"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(bin).args(["--runs-dir", runs.to_str().unwrap(), "report"]).output().unwrap();
     assert!(out.status.success());
     let summary = std::fs::read_to_string(runs.join("summary.md")).unwrap();
     assert!(summary.contains("| mlp-128-64 | mlp-128-64 | 109386 | 1 |"), "{summary}");
@@ -187,15 +194,14 @@ fn cli_trains_evaluates_and_summarises() {
     let table = std::fs::read_to_string(runs.join("grid/mlp-128/grid.md")).unwrap();
     assert_eq!(table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| rank")).count(), 4, "{table}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("train --preset mlp-128 --lr"), "{table}");
-    let trials: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(runs.join("grid/mlp-128/grid.json")).unwrap()).unwrap();
+    let trials: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(runs.join("grid/mlp-128/grid.json")).unwrap()).unwrap();
     let accs: Vec<f64> = trials.iter().map(|t| t["val_acc"].as_f64().unwrap()).collect();
     assert!(accs.windows(2).all(|w| w[0] >= w[1]) && accs[3] > 0.3, "{accs:?}");
 
     // A data dir without the files is a clear error, not a panic.
-    let out = std::process::Command::new(bin)
-        .args(["--data-dir", dir.path().to_str().unwrap(), "data"])
-        .output()
-        .unwrap();
+    let out =
+        std::process::Command::new(bin).args(["--data-dir", dir.path().to_str().unwrap(), "data"]).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--data-dir points at") && err.contains("train-images-idx3-ubyte"), "{err}");
@@ -212,10 +218,16 @@ fn augmented_training_is_seeded_and_draws_its_picture() {
         training::train(c, &train, &val, dir.path(), QUIET).unwrap().history
     };
     let a = run(&config);
-    assert_eq!(a, run(&config).into_iter().map(|mut r| {
-        r.seconds = a[r.epoch - 1].seconds;
-        r
-    }).collect::<Vec<_>>());
+    assert_eq!(
+        a,
+        run(&config)
+            .into_iter()
+            .map(|mut r| {
+                r.seconds = a[r.epoch - 1].seconds;
+                r
+            })
+            .collect::<Vec<_>>()
+    );
     let plain = run(&TrainConfig { augment: Augment::default(), ..config.clone() });
     assert_ne!(a[1].val_loss, plain[1].val_loss, "augmentation changes what the model sees");
     // The run's report shows the augmentation and draws original vs augmented samples.
@@ -251,7 +263,9 @@ fn schedules_optimizers_and_early_stopping_resume_exactly() {
         let parts = tempfile::tempdir().unwrap();
         training::train(&config, &train, &val, parts.path(), TrainOptions { stop_after: Some(1), ..QUIET }).unwrap();
         let b = training::train(&config, &train, &val, parts.path(), TrainOptions { resume: true, ..QUIET }).unwrap();
-        let key = |h: &[training::EpochRecord]| h.iter().map(|r| (r.epoch, r.train_loss, r.val_loss, r.lr)).collect::<Vec<_>>();
+        let key = |h: &[training::EpochRecord]| {
+            h.iter().map(|r| (r.epoch, r.train_loss, r.val_loss, r.lr)).collect::<Vec<_>>()
+        };
         assert_eq!(key(&a.history), key(&b.history), "{optimizer:?}");
         // Replay the schedule from the history: every recorded rate follows the rule.
         let (mut current, mut best, mut best_loss) = (config.lr, 0usize, f64::INFINITY);
@@ -308,7 +322,8 @@ fn committee_of_one_is_its_member_and_two_members_report() {
         });
         members.push(combine(&views, &[1.0, 1.0]));
     }
-    let by_hand = |p: &[f64]| predictions(p).iter().zip(&data.test.labels).filter(|(a, b)| a == b).count() as f64 / 10_000.0;
+    let by_hand =
+        |p: &[f64]| predictions(p).iter().zip(&data.test.labels).filter(|(a, b)| a == b).count() as f64 / 10_000.0;
     assert_eq!(tta.member_accuracy, members.iter().map(|m| by_hand(m)).collect::<Vec<_>>());
     assert_eq!(tta.accuracy, by_hand(&combine(&members, &[1.0, 1.0])));
     assert!(std::fs::read_to_string(out.path().join("committee.md")).unwrap().contains("mirrored"));

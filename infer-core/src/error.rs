@@ -129,11 +129,9 @@ impl fmt::Display for Error {
             Self::BadTensor { index } => write!(f, "tensor {index} is invalid"),
             Self::BadOp { index, problem } => write!(f, "op {index}: {problem}"),
             Self::BadInput => f.write_str("model input must be a 1-channel image with zero point -128"),
-            Self::BadOutput => write!(
-                f,
-                "model output must be produced, flat, and at most {} values",
-                crate::MAX_OUTPUTS
-            ),
+            Self::BadOutput => {
+                write!(f, "model output must be produced, flat, and at most {} values", crate::MAX_OUTPUTS)
+            }
             Self::ArenaTooSmall { needed, given } => {
                 write!(f, "arena too small: {needed} bytes needed, {given} given")
             }

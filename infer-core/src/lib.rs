@@ -50,11 +50,11 @@ extern crate alloc;
 extern crate std;
 
 mod blob;
-#[cfg(feature = "x86-dispatch")]
-mod dispatch;
 #[cfg(any(test, feature = "builder"))]
 pub mod builder;
 pub mod crc32;
+#[cfg(feature = "x86-dispatch")]
+mod dispatch;
 mod error;
 pub mod kernels;
 mod model;

@@ -302,7 +302,13 @@ impl<'a> Model<'a> {
 
     /// Runs with another tie rule than the contract's ties-to-even. Only for measuring the
     /// rounding choice against other engines; models are specified with ties to even.
-    pub fn run_with_rounding(&self, k: Kernels, rounding: Rounding, pixels: &[u8], arena: &mut [u8]) -> Result<Output, Error> {
+    pub fn run_with_rounding(
+        &self,
+        k: Kernels,
+        rounding: Rounding,
+        pixels: &[u8],
+        arena: &mut [u8],
+    ) -> Result<Output, Error> {
         self.execute(k, None, rounding, pixels, arena, |_, _| {})
     }
 
@@ -531,7 +537,12 @@ fn validate_op(
             let k = rec.kernel as usize;
             let s = rec.stride as usize;
             let pool = if rec.pool == 0 { 1 } else { rec.pool as usize };
-            if k == 0 || !(1..=2).contains(&s) || pad.iter().any(|&p| p >= k) || !(1..=4).contains(&pool) || rec.pool == 1 {
+            if k == 0
+                || !(1..=2).contains(&s)
+                || pad.iter().any(|&p| p >= k)
+                || !(1..=4).contains(&pool)
+                || rec.pool == 1
+            {
                 return Err(e(OpProblem::BadGeometry));
             }
             let oh = window_out(ti.shape.h, pad[0] + pad[2], k, s).ok_or(e(OpProblem::BadGeometry))?;
@@ -544,16 +555,7 @@ fn validate_op(
             }
             let fan_in = k.checked_mul(k).and_then(|v| v.checked_mul(ti.shape.c)).ok_or(e(OpProblem::BadSection))?;
             let (weights, bias, requant) = weighted(fan_in, to.shape.c)?;
-            Op {
-                kind: OpKind::Conv2d { kernel: k, stride: s, pad, pool },
-                relu,
-                a,
-                b,
-                out,
-                weights,
-                bias,
-                requant,
-            }
+            Op { kind: OpKind::Conv2d { kernel: k, stride: s, pad, pool }, relu, a, b, out, weights, bias, requant }
         }
         kind::DENSE => {
             if !geometry_zero {

@@ -42,11 +42,8 @@ impl Output {
     /// bits: `p_i = exp(s·(q_i − q_max)) / Σ_j exp(s·(q_j − q_max))`.
     pub fn probabilities(&self) -> Vec<f32, MAX_OUTPUTS> {
         let max = self.values.iter().copied().max().unwrap_or(0) as i32;
-        let e: Vec<f32, MAX_OUTPUTS> = self
-            .values
-            .iter()
-            .map(|&q| F32Ext::exp(self.scale * (q as i32 - max) as f32))
-            .collect();
+        let e: Vec<f32, MAX_OUTPUTS> =
+            self.values.iter().map(|&q| F32Ext::exp(self.scale * (q as i32 - max) as f32)).collect();
         let sum: f32 = e.iter().sum();
         e.iter().map(|&v| v / sum).collect()
     }

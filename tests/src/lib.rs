@@ -52,9 +52,7 @@ pub struct ModelRuns {
 
 /// The test set.
 pub fn test_set() -> Result<Split> {
-    Ok(FashionMnist::load(None)
-        .map_err(|e| anyhow!("{e} (set FASHION_MNIST_DIR=../shared/data/fashion-mnist)"))?
-        .test)
+    Ok(FashionMnist::load(None).map_err(|e| anyhow!("{e} (set FASHION_MNIST_DIR=../shared/data/fashion-mnist)"))?.test)
 }
 
 fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
@@ -111,7 +109,9 @@ pub fn infer_core_logits(blob: &[u8], test: &Split, kernels: Kernels, rounding: 
                     let mut arena = vec![0u8; model.arena_len()];
                     let mut out = Vec::new();
                     for i in start..(start + per).min(n) {
-                        let o = model.run_with_rounding(kernels, rounding, test.image(i), &mut arena).map_err(|e| anyhow!("{e}"))?;
+                        let o = model
+                            .run_with_rounding(kernels, rounding, test.image(i), &mut arena)
+                            .map_err(|e| anyhow!("{e}"))?;
                         out.extend_from_slice(&o.values);
                     }
                     Ok(out)

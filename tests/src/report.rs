@@ -192,7 +192,8 @@ pub fn markdown(r: &Report) -> String {
             100.0 * m.int8_float_top1_agreement,
             m.fast_equals_reference
         );
-        let _ = writeln!(s, "### Float engines\n\n| a | b | max abs logit diff | identical top-1 |\n|---|---|---:|---:|");
+        let _ =
+            writeln!(s, "### Float engines\n\n| a | b | max abs logit diff | identical top-1 |\n|---|---|---:|---:|");
         for p in &m.float_pairs {
             let _ = writeln!(s, "| {} | {} | {:.2e} | {} / 10000 |", p.a, p.b, p.max_abs_diff, p.top1_identical);
         }

@@ -36,7 +36,8 @@ fn accuracies_equal_the_manifest() {
     for m in reports() {
         let entry = &manifest.models[&m.name];
         let burn = entry.test_accuracy["burn"];
-        for engine in ["burn b256", "burn-import b256", "onnxruntime b1", "onnxruntime b256", "tract b1", "tract b256"] {
+        for engine in ["burn b256", "burn-import b256", "onnxruntime b1", "onnxruntime b256", "tract b1", "tract b256"]
+        {
             assert_eq!(m.accuracy[engine], burn, "{}: {engine}", m.name);
         }
         assert_eq!(m.accuracy["infer-core-int8"], entry.test_accuracy["infer-core-int8"], "{}", m.name);
@@ -111,7 +112,11 @@ fn onnx_files_pass_the_onnx_checker() {
         .collect();
     let script = "import sys, onnx\nfor f in sys.argv[1:]:\n    onnx.checker.check_model(onnx.load(f), full_check=True)\n    print('ok', f)\n";
     let out = std::process::Command::new(&python).arg("-c").arg(script).args(&files).output();
-    let out = out.unwrap_or_else(|e| panic!("cannot run {python} ({e}): create the venv with `pip install onnx onnxruntime==1.31.1` or set ONNX_PYTHON"));
+    let out = out.unwrap_or_else(|e| {
+        panic!(
+            "cannot run {python} ({e}): create the venv with `pip install onnx onnxruntime==1.31.1` or set ONNX_PYTHON"
+        )
+    });
     assert!(out.status.success(), "onnx checker failed:\n{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("ok ")).count(), files.len());
 }

@@ -45,7 +45,10 @@ fn dsp_kernels_equal_their_references_on_qemu() {
     println!("{stdout}");
     assert!(stdout.contains("all kernels agree with their references"), "{stdout}");
     for family in ["conv small", "conv nine-byte patches", "conv pooled, long patches", "dense", "max pool"] {
-        assert!(stdout.lines().any(|l| l.starts_with(family) && l.contains("fast == reference")), "{family} missing:\n{stdout}");
+        assert!(
+            stdout.lines().any(|l| l.starts_with(family) && l.contains("fast == reference")),
+            "{family} missing:\n{stdout}"
+        );
     }
 }
 

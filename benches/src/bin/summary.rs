@@ -17,15 +17,12 @@ const INT8_PEAK_VNNI: f64 = 229e9;
 
 /// The roofline of the path `Model::run_dispatched` takes on this CPU, and its name.
 fn int8_peak() -> (f64, &'static str) {
-    if infer_core::Model::dispatches_to_vnni() {
-        (INT8_PEAK_VNNI, "AVX-512 VNNI")
-    } else {
-        (INT8_PEAK_AVX2, "AVX2")
-    }
+    if infer_core::Model::dispatches_to_vnni() { (INT8_PEAK_VNNI, "AVX-512 VNNI") } else { (INT8_PEAK_AVX2, "AVX2") }
 }
 
 fn criterion_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"), PathBuf::from);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"), PathBuf::from);
     target.join("criterion")
 }
 
@@ -40,10 +37,14 @@ fn medians(dir: &Path) -> Result<BTreeMap<(String, String), f64>> {
                 stack.push(p);
             } else if p.ends_with("new/benchmark.json") {
                 let b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p)?)?;
-                let est: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p.with_file_name("estimates.json"))?)?;
+                let est: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(p.with_file_name("estimates.json"))?)?;
                 let median = est["median"]["point_estimate"].as_f64().unwrap_or(f64::NAN);
                 out.insert(
-                    (b["group_id"].as_str().unwrap_or("").to_string(), b["function_id"].as_str().unwrap_or("").to_string()),
+                    (
+                        b["group_id"].as_str().unwrap_or("").to_string(),
+                        b["function_id"].as_str().unwrap_or("").to_string(),
+                    ),
                     median,
                 );
             }
@@ -54,7 +55,8 @@ fn medians(dir: &Path) -> Result<BTreeMap<(String, String), f64>> {
 
 fn main() -> Result<()> {
     let dir = criterion_dir();
-    let m = medians(&dir).with_context(|| format!("no criterion results in {}: run `cargo bench -p benches` first", dir.display()))?;
+    let m = medians(&dir)
+        .with_context(|| format!("no criterion results in {}: run `cargo bench -p benches` first", dir.display()))?;
     let mut s = String::from("# Latency: infer-core vs ONNX Runtime vs tract\n\n");
     let _ = writeln!(
         s,
@@ -66,7 +68,14 @@ fn main() -> Result<()> {
         let get = |f: &str| m.get(&(group.clone(), f.to_string())).copied();
         let _ = writeln!(s, "## {} ({} MACs)\n", model.name, model.macs);
         let _ = writeln!(s, "| engine | batch-1 latency | per image over 10k |\n|---|---:|---:|");
-        for f in ["infer-core-int8", "infer-core-int8 dispatched", "onnxruntime-f32", "onnxruntime-int8", "tract-f32", "tract-int8"] {
+        for f in [
+            "infer-core-int8",
+            "infer-core-int8 dispatched",
+            "onnxruntime-f32",
+            "onnxruntime-int8",
+            "tract-f32",
+            "tract-int8",
+        ] {
             let tp_name = if f.starts_with("infer-core") { f.to_string() } else { format!("{f} b256") };
             let tp = m.get(&(format!("throughput-10k/{}", model.name), tp_name)).map(|ns| ns / 10_000.0);
             let _ = writeln!(
@@ -114,6 +123,10 @@ fn main() -> Result<()> {
 fn cpu_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into())
 }

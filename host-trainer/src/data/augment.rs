@@ -83,14 +83,16 @@ impl Augment {
     /// Draws one image's parameters.
     pub fn draw<R: Rng>(&self, rng: &mut R) -> Draw {
         let flip = self.flip && rng.random_bool(0.5);
-        let angle = if self.rotate_deg > 0.0 { rng.random_range(-self.rotate_deg..=self.rotate_deg).to_radians() } else { 0.0 };
+        let angle =
+            if self.rotate_deg > 0.0 { rng.random_range(-self.rotate_deg..=self.rotate_deg).to_radians() } else { 0.0 };
         let scale = if self.zoom > 0.0 { rng.random_range(1.0 - self.zoom..=1.0 + self.zoom) } else { 1.0 };
         let shift = if self.shift > 0 {
             (rng.random_range(-self.shift..=self.shift), rng.random_range(-self.shift..=self.shift))
         } else {
             (0, 0)
         };
-        let erase = if self.erase > 0.0 && rng.random_bool(f64::from(self.erase.min(1.0))) { erase_rect(rng) } else { None };
+        let erase =
+            if self.erase > 0.0 && rng.random_bool(f64::from(self.erase.min(1.0))) { erase_rect(rng) } else { None };
         Draw { flip, angle, scale, shift, erase }
     }
 }
@@ -192,7 +194,11 @@ mod tests {
         for y in 0..SIDE {
             for x in 0..SIDE {
                 let (sx, sy) = (x as i32 - 2, y as i32 + 1);
-                let want = if (0..28).contains(&sx) && (0..28).contains(&sy) { img[sy as usize * SIDE + sx as usize] } else { 0 };
+                let want = if (0..28).contains(&sx) && (0..28).contains(&sy) {
+                    img[sy as usize * SIDE + sx as usize]
+                } else {
+                    0
+                };
                 assert_eq!(out[y * SIDE + x], want, "({x},{y})");
             }
         }

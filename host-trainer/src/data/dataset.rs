@@ -11,18 +11,8 @@ use super::idx::{self, PIXELS, SIDE};
 use super::source::{self, Located, SourceError};
 
 /// Class names, in label order.
-pub const CLASS_NAMES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
+pub const CLASS_NAMES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
 /// A set of images (28x28 u8, row-major, one after the other) with their labels.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,10 +53,7 @@ impl Split {
     /// The first `n` images (all if fewer).
     pub fn take(&self, n: usize) -> Split {
         let n = n.min(self.len());
-        Split {
-            pixels: self.pixels[..n * PIXELS].to_vec(),
-            labels: self.labels[..n].to_vec(),
-        }
+        Split { pixels: self.pixels[..n * PIXELS].to_vec(), labels: self.labels[..n].to_vec() }
     }
 
     /// The same images mirrored left-right (labels unchanged): the second view of flip
@@ -154,23 +141,13 @@ impl FashionMnist {
                 let bytes = std::fs::read(path).unwrap_or_default();
                 let (_, sha256) = source::digests(&bytes);
                 FileInfo {
-                    name: path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
+                    name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
                     sha256,
-                    variant: source::identify(base, &bytes)
-                        .map_or("unknown", |k| k.variant)
-                        .to_string(),
+                    variant: source::identify(base, &bytes).map_or("unknown", |k| k.variant).to_string(),
                 }
             })
             .collect();
-        Ok(Self {
-            train,
-            test,
-            located,
-            files,
-        })
+        Ok(Self { train, test, located, files })
     }
 }
 
@@ -178,10 +155,7 @@ impl FashionMnist {
 /// the same split. `val` images go to validation.
 pub fn train_val_split(train: &Split, val: usize, seed: u64) -> Result<(Split, Split), DataError> {
     if val >= train.len() {
-        return Err(DataError::BadSplit {
-            val,
-            total: train.len(),
-        });
+        return Err(DataError::BadSplit { val, total: train.len() });
     }
     let mut order: Vec<usize> = (0..train.len()).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
@@ -202,10 +176,7 @@ mod tests {
 
     #[test]
     fn mirrored_reverses_every_row_and_keeps_labels() {
-        let s = Split {
-            pixels: (0..2 * PIXELS).map(|i| (i * 7 % 251) as u8).collect(),
-            labels: vec![3, 8],
-        };
+        let s = Split { pixels: (0..2 * PIXELS).map(|i| (i * 7 % 251) as u8).collect(), labels: vec![3, 8] };
         let m = s.mirrored();
         assert_eq!(m.labels, s.labels);
         for i in 0..2 {

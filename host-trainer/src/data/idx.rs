@@ -88,10 +88,9 @@ impl fmt::Display for IdxProblem {
             Self::Truncated { expected, found } => {
                 write!(f, "truncated: {found} bytes, header announces {expected}")
             }
-            Self::TrailingBytes { expected, found } => write!(
-                f,
-                "wrong length: {found} bytes, header announces {expected} (trailing bytes)"
-            ),
+            Self::TrailingBytes { expected, found } => {
+                write!(f, "wrong length: {found} bytes, header announces {expected} (trailing bytes)")
+            }
             Self::BadLabel { index, value } => {
                 write!(f, "bad label {value} at index {index} (labels are 0..=9)")
             }
@@ -131,10 +130,7 @@ pub enum PairError {
 
 /// Reads a file whole, inflating it if it starts with the gzip magic.
 pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, IdxError> {
-    let err = |problem| IdxError {
-        path: path.to_path_buf(),
-        problem,
-    };
+    let err = |problem| IdxError { path: path.to_path_buf(), problem };
     let raw = std::fs::read(path).map_err(|e| err(IdxProblem::Io(e.to_string())))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 4);
@@ -158,10 +154,7 @@ fn check_header(bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<u32>, IdxPr
     }
     let found = be_u32(bytes, 0);
     if found != magic {
-        return Err(IdxProblem::WrongMagic {
-            expected: magic,
-            found,
-        });
+        return Err(IdxProblem::WrongMagic { expected: magic, found });
     }
     if bytes.len() < header {
         return Err(IdxProblem::TruncatedHeader { len: bytes.len() });
@@ -172,14 +165,8 @@ fn check_header(bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<u32>, IdxPr
 fn check_len(bytes: &[u8], expected: usize) -> Result<(), IdxProblem> {
     use std::cmp::Ordering;
     match bytes.len().cmp(&expected) {
-        Ordering::Less => Err(IdxProblem::Truncated {
-            expected,
-            found: bytes.len(),
-        }),
-        Ordering::Greater => Err(IdxProblem::TrailingBytes {
-            expected,
-            found: bytes.len(),
-        }),
+        Ordering::Less => Err(IdxProblem::Truncated { expected, found: bytes.len() }),
+        Ordering::Greater => Err(IdxProblem::TrailingBytes { expected, found: bytes.len() }),
         Ordering::Equal => Ok(()),
     }
 }
@@ -191,10 +178,7 @@ pub fn parse_images(bytes: &[u8]) -> Result<(usize, Vec<u8>), IdxProblem> {
     if rows as usize != SIDE || cols as usize != SIDE {
         return Err(IdxProblem::WrongDimensions { rows, cols });
     }
-    let expected = n
-        .checked_mul(PIXELS)
-        .and_then(|p| p.checked_add(16))
-        .unwrap_or(usize::MAX);
+    let expected = n.checked_mul(PIXELS).and_then(|p| p.checked_add(16)).unwrap_or(usize::MAX);
     check_len(bytes, expected)?;
     Ok((n, bytes[16..].to_vec()))
 }
@@ -205,11 +189,7 @@ pub fn parse_labels(bytes: &[u8]) -> Result<Vec<u8>, IdxProblem> {
     let n = dims[0] as usize;
     check_len(bytes, n.saturating_add(8))?;
     let labels = bytes[8..].to_vec();
-    if let Some((index, &value)) = labels
-        .iter()
-        .enumerate()
-        .find(|&(_, &l)| l as usize >= CLASSES)
-    {
+    if let Some((index, &value)) = labels.iter().enumerate().find(|&(_, &l)| l as usize >= CLASSES) {
         return Err(IdxProblem::BadLabel { index, value });
     }
     Ok(labels)
@@ -218,19 +198,13 @@ pub fn parse_labels(bytes: &[u8]) -> Result<Vec<u8>, IdxProblem> {
 /// Reads and validates an images file (gzip or raw).
 pub fn read_images(path: &Path) -> Result<(usize, Vec<u8>), IdxError> {
     let bytes = read_maybe_gzip(path)?;
-    parse_images(&bytes).map_err(|problem| IdxError {
-        path: path.to_path_buf(),
-        problem,
-    })
+    parse_images(&bytes).map_err(|problem| IdxError { path: path.to_path_buf(), problem })
 }
 
 /// Reads and validates a labels file (gzip or raw).
 pub fn read_labels(path: &Path) -> Result<Vec<u8>, IdxError> {
     let bytes = read_maybe_gzip(path)?;
-    parse_labels(&bytes).map_err(|problem| IdxError {
-        path: path.to_path_buf(),
-        problem,
-    })
+    parse_labels(&bytes).map_err(|problem| IdxError { path: path.to_path_buf(), problem })
 }
 
 /// Reads an images file and its labels file and checks that their counts match.
@@ -322,21 +296,12 @@ mod tests {
         let mut b = encode_images(&pixels);
         b[3] = 0x01;
         let e = problem_of_images(&b);
-        assert_eq!(
-            e.problem,
-            IdxProblem::WrongMagic {
-                expected: IMAGES_MAGIC,
-                found: 0x801
-            }
-        );
+        assert_eq!(e.problem, IdxProblem::WrongMagic { expected: IMAGES_MAGIC, found: 0x801 });
         assert!(e.to_string().contains("wrong magic number 0x00000801"), "{e}");
         // Labels given where images are expected.
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "l", &encode_labels(&[1, 2]));
-        assert!(matches!(
-            read_images(&p).unwrap_err().problem,
-            IdxProblem::WrongMagic { .. }
-        ));
+        assert!(matches!(read_images(&p).unwrap_err().problem, IdxProblem::WrongMagic { .. }));
     }
 
     #[test]
@@ -344,13 +309,7 @@ mod tests {
         let (pixels, _) = sample(2);
         let b = encode_images(&pixels);
         let e = problem_of_images(&b[..b.len() - 1]);
-        assert_eq!(
-            e.problem,
-            IdxProblem::Truncated {
-                expected: 16 + 2 * PIXELS,
-                found: 16 + 2 * PIXELS - 1
-            }
-        );
+        assert_eq!(e.problem, IdxProblem::Truncated { expected: 16 + 2 * PIXELS, found: 16 + 2 * PIXELS - 1 });
         assert!(e.to_string().contains("truncated"), "{e}");
         let e = problem_of_images(&b[..10]);
         assert_eq!(e.problem, IdxProblem::TruncatedHeader { len: 10 });

@@ -17,12 +17,8 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 /// The four files of the dataset, by their official base names (without `.gz`).
-pub const FILES: [&str; 4] = [
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-];
+pub const FILES: [&str; 4] =
+    ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 
 /// Official download mirrors, tried in order.
 pub const MIRRORS: [&str; 2] = [
@@ -156,10 +152,7 @@ pub struct Located {
 
 /// The path of `file` (gzip preferred, else raw) inside `dir`, if present.
 pub fn find_file(dir: &Path, file: &str) -> Option<PathBuf> {
-    [format!("{file}.gz"), file.to_string()]
-        .into_iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
+    [format!("{file}.gz"), file.to_string()].into_iter().map(|n| dir.join(n)).find(|p| p.is_file())
 }
 
 fn all_files(dir: &Path) -> Option<[PathBuf; 4]> {
@@ -170,19 +163,11 @@ fn all_files(dir: &Path) -> Option<[PathBuf; 4]> {
 fn require_all(dir: &Path, origin: Origin) -> Result<Located, SourceError> {
     for file in FILES {
         if find_file(dir, file).is_none() {
-            return Err(SourceError::MissingFile {
-                origin,
-                dir: dir.to_path_buf(),
-                file,
-            });
+            return Err(SourceError::MissingFile { origin, dir: dir.to_path_buf(), file });
         }
     }
     let paths = all_files(dir).ok_or(SourceError::NoCacheDir)?;
-    Ok(Located {
-        dir: dir.to_path_buf(),
-        origin,
-        paths,
-    })
+    Ok(Located { dir: dir.to_path_buf(), origin, paths })
 }
 
 /// The per-user cache folder for the dataset.
@@ -215,21 +200,13 @@ pub fn locate_offline(flag: Option<&Path>) -> Result<Option<Located>, SourceErro
     }
     for dir in shared_candidates() {
         if let Some(paths) = all_files(&dir) {
-            return Ok(Some(Located {
-                dir,
-                origin: Origin::Shared,
-                paths,
-            }));
+            return Ok(Some(Located { dir, origin: Origin::Shared, paths }));
         }
     }
     if let Some(dir) = cache_dir()
         && let Some(paths) = all_files(&dir)
     {
-        return Ok(Some(Located {
-            dir,
-            origin: Origin::Cache,
-            paths,
-        }));
+        return Ok(Some(Located { dir, origin: Origin::Cache, paths }));
     }
     Ok(None)
 }
@@ -271,10 +248,7 @@ pub fn identify(file: &str, bytes: &[u8]) -> Option<&'static KnownChecksum> {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
-    move |source| SourceError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| SourceError::Io { path: path.to_path_buf(), source }
 }
 
 /// Downloads the files the cache lacks, each verified and atomically renamed into place.
@@ -302,10 +276,7 @@ pub fn download_all(dir: &Path) -> Result<(), SourceError> {
             }
         }
         if !done {
-            return Err(SourceError::Download {
-                file,
-                reason: reasons.join("; "),
-            });
+            return Err(SourceError::Download { file, reason: reasons.join("; ") });
         }
     }
     Ok(())
@@ -321,10 +292,8 @@ fn fetch(url: &str, file: &str) -> Result<Vec<u8>, String> {
         .unwrap_or(0);
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template("{msg:28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message(file.to_string());
     let mut reader = resp.into_body().into_reader();
@@ -355,10 +324,7 @@ pub fn install_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBu
     };
     write().map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
-        SourceError::Io {
-            path: dst.clone(),
-            source,
-        }
+        SourceError::Io { path: dst.clone(), source }
     })?;
     Ok(dst)
 }
@@ -401,10 +367,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = install_atomically(dir.path(), "f.gz", b"hello").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"hello");
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let names: Vec<_> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         assert_eq!(names, vec!["f.gz".to_string()]);
         // Into a folder that does not exist: an error, and nothing left behind.
         let missing = dir.path().join("nope");

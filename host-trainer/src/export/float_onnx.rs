@@ -30,7 +30,8 @@ pub fn float_onnx(net: &Net, device: &Device) -> Result<Vec<u8>> {
 pub fn rename_io(bytes: &[u8], input: &str, output: &str) -> Result<Vec<u8>> {
     let mut m = ModelProto::parse_from_bytes(bytes)?;
     let g = m.graph.as_mut().ok_or_else(|| anyhow!("ONNX model has no graph"))?;
-    let (Some(old_in), Some(old_out)) = (g.input.first().map(|v| v.name.clone()), g.output.first().map(|v| v.name.clone()))
+    let (Some(old_in), Some(old_out)) =
+        (g.input.first().map(|v| v.name.clone()), g.output.first().map(|v| v.name.clone()))
     else {
         return Err(anyhow!("ONNX graph has no input or output"));
     };

@@ -87,7 +87,10 @@ impl Manifest {
 
     /// Writes `dir/manifest.json` and the README table `dir/MODELS.md`.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        crate::training::write_atomic(&dir.join("manifest.json"), (serde_json::to_string_pretty(self)? + "\n").as_bytes())?;
+        crate::training::write_atomic(
+            &dir.join("manifest.json"),
+            (serde_json::to_string_pretty(self)? + "\n").as_bytes(),
+        )?;
         crate::training::write_atomic(&dir.join("MODELS.md"), self.markdown().as_bytes())
     }
 
@@ -95,7 +98,9 @@ impl Manifest {
     pub fn markdown(&self) -> String {
         use std::fmt::Write as _;
         let engines = ["burn", "tract", "onnxruntime", "infer-core-int8", "tract-int8", "onnxruntime-int8"];
-        let mut s = String::from("# Committed models\n\nGenerated from `manifest.json`. Test accuracy on the 10,000 test images.\n\n");
+        let mut s = String::from(
+            "# Committed models\n\nGenerated from `manifest.json`. Test accuracy on the 10,000 test images.\n\n",
+        );
         let _ = write!(s, "| model | params | MACs | epoch | arena B | blob B |");
         for e in engines {
             let _ = write!(s, " {e} |");
@@ -104,7 +109,11 @@ impl Manifest {
         s.push_str(&"---:|".repeat(engines.len()));
         s.push('\n');
         for m in self.models.values() {
-            let _ = write!(s, "| {} | {} | {} | {}/{} | {} | {} |", m.preset, m.params, m.macs, m.epoch, m.epochs, m.arena_bytes, m.blob.bytes);
+            let _ = write!(
+                s,
+                "| {} | {} | {} | {}/{} | {} | {} |",
+                m.preset, m.params, m.macs, m.epoch, m.epochs, m.arena_bytes, m.blob.bytes
+            );
             for e in engines {
                 match m.test_accuracy.get(e) {
                     Some(a) => {

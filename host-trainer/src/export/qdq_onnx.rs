@@ -14,7 +14,9 @@
 //! - the last layer's int8 output is dequantized into `logits` f32 `[N,10]`.
 
 use anyhow::{Result, bail};
-use onnx_ir::{AttributeProto, AttributeType, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto, ValueInfoProto};
+use onnx_ir::{
+    AttributeProto, AttributeType, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto, ValueInfoProto,
+};
 use protobuf::Message;
 
 use crate::quantize::graph::FloatOp;
@@ -149,7 +151,8 @@ pub fn qdq_onnx(q: &QuantGraph, model_name: &str) -> Result<Vec<u8>> {
                     for ic in 0..cin {
                         for y in 0..k {
                             for xx in 0..k {
-                                oihw[((oc * cin + ic) * k + y) * k + xx] = w.w[((oc * k + y) * k + xx) * cin + ic] as u8;
+                                oihw[((oc * cin + ic) * k + y) * k + xx] =
+                                    w.w[((oc * k + y) * k + xx) * cin + ic] as u8;
                             }
                         }
                     }

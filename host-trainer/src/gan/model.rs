@@ -61,10 +61,7 @@ pub struct Critic {
 }
 
 fn up(cin: usize, cout: usize, device: &Device) -> ConvTranspose2d {
-    ConvTranspose2dConfig::new([cin, cout], [4, 4])
-        .with_stride([2, 2])
-        .with_padding([1, 1])
-        .init(device)
+    ConvTranspose2dConfig::new([cin, cout], [4, 4]).with_stride([2, 2]).with_padding([1, 1]).init(device)
 }
 
 fn down(cin: usize, cout: usize, device: &Device) -> Conv2d {
@@ -221,18 +218,20 @@ mod tests {
         let c = Critic::new(Widths { base: 16 }, &device);
         // A non-zero projection, so the class term is exercised too.
         let c = Critic {
-            embed: Param::from_tensor(Tensor::random([CLASSES, 16 * 49], burn::tensor::Distribution::Normal(0.0, 0.1), &device)),
+            embed: Param::from_tensor(Tensor::random(
+                [CLASSES, 16 * 49],
+                burn::tensor::Distribution::Normal(0.0, 0.1),
+                &device,
+            )),
             ..c
         };
         let labels = [3u8, 0, 9, 4];
-        let x = Tensor::<4>::random([4, 1, 28, 28], burn::tensor::Distribution::Uniform(0.0, 1.0), &device).require_grad();
+        let x =
+            Tensor::<4>::random([4, 1, 28, 28], burn::tensor::Distribution::Uniform(0.0, 1.0), &device).require_grad();
         let grads = c.forward(x.clone(), label_tensor(&labels, &device)).sum().backward();
         let burns: Vec<f32> = x.grad(&grads).unwrap().into_data().try_into_vec_as().unwrap();
-        let ours: Vec<f32> = c
-            .input_grad(x.detach(), label_tensor(&labels, &device))
-            .into_data()
-            .try_into_vec_as()
-            .unwrap();
+        let ours: Vec<f32> =
+            c.input_grad(x.detach(), label_tensor(&labels, &device)).into_data().try_into_vec_as().unwrap();
         close(&ours, &burns, 1e-5);
         // Not trivially zero.
         assert!(burns.iter().any(|g| g.abs() > 1e-4));

@@ -36,7 +36,13 @@ pub struct CriticLoss {
 
 /// The critic's WGAN-GP loss on a batch (fake images must already be detached from the
 /// generator).
-pub fn critic_loss(critic: &Critic, real: Tensor<4>, fake: Tensor<4>, labels: Tensor<1, Int>, eps: Tensor<1>) -> CriticLoss {
+pub fn critic_loss(
+    critic: &Critic,
+    real: Tensor<4>,
+    fake: Tensor<4>,
+    labels: Tensor<1, Int>,
+    eps: Tensor<1>,
+) -> CriticLoss {
     let x_hat = interpolate(real.clone(), fake.clone(), eps);
     let d_real = critic.forward(real, labels.clone()).mean();
     let d_fake = critic.forward(fake, labels.clone()).mean();
@@ -113,7 +119,8 @@ mod tests {
         let labels = [1u8, 5, 8];
         let x = Tensor::<4>::random([3, 1, 28, 28], burn::tensor::Distribution::Uniform(0.0, 1.0), &device);
         let masks = critic.slope_masks(x.clone());
-        let gp = |c: &Critic| gradient_penalty(c.input_grad_masked(masks.clone(), label_tensor(&labels, &device)), LAMBDA);
+        let gp =
+            |c: &Critic| gradient_penalty(c.input_grad_masked(masks.clone(), label_tensor(&labels, &device)), LAMBDA);
         // The masked form is the penalty itself at the unperturbed weights.
         let direct = scalar(gradient_penalty(critic.input_grad(x.clone(), label_tensor(&labels, &device)), LAMBDA));
         assert!((scalar(gp(&critic)) - direct).abs() <= 1e-5 * direct.abs());
@@ -124,7 +131,8 @@ mod tests {
         for (is_head, analytic) in [(false, &conv), (true, &head)] {
             // The element with the largest gradient, so rounding is small beside it.
             let i = (0..analytic.len()).max_by(|&a, &b| analytic[a].abs().total_cmp(&analytic[b].abs())).unwrap();
-            let numeric = (scalar(gp(&nudged(&critic, is_head, i, h))) - scalar(gp(&nudged(&critic, is_head, i, -h)))) / (2.0 * h);
+            let numeric = (scalar(gp(&nudged(&critic, is_head, i, h))) - scalar(gp(&nudged(&critic, is_head, i, -h))))
+                / (2.0 * h);
             assert!(analytic[i].abs() > 1e-3, "gradient too small to test: {}", analytic[i]);
             assert!(
                 (analytic[i] - numeric).abs() <= 0.02 * analytic[i].abs(),

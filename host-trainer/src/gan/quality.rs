@@ -12,8 +12,8 @@ use burn::tensor::activation::softmax;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use serde::Serialize;
 
-use crate::data::idx::{CLASSES, PIXELS, SIDE};
 use crate::data::batcher::scale_pixels;
+use crate::data::idx::{CLASSES, PIXELS, SIDE};
 use crate::model::Net;
 
 /// Probability at or above which a classification counts as confident.
@@ -56,11 +56,8 @@ fn sqrt_psd(m: &DMatrix<f64>) -> DMatrix<f64> {
 pub fn frechet_distance(a: &Gaussian, b: &Gaussian) -> f64 {
     let s = sqrt_psd(&a.cov);
     let inner = &s * &b.cov * &s;
-    let cross: f64 = SymmetricEigen::new((&inner + inner.transpose()) * 0.5)
-        .eigenvalues
-        .iter()
-        .map(|v| v.max(0.0).sqrt())
-        .sum();
+    let cross: f64 =
+        SymmetricEigen::new((&inner + inner.transpose()) * 0.5).eigenvalues.iter().map(|v| v.max(0.0).sqrt()).sum();
     let d = &a.mean - &b.mean;
     (d.dot(&d) + a.cov.trace() + b.cov.trace() - 2.0 * cross).max(0.0)
 }
@@ -84,7 +81,9 @@ pub fn look(net: &Net, pixels: &[u8], device: &Device) -> Result<Seen> {
         let x = Tensor::<4>::from_data(TensorData::new(scale_pixels(&chunk[..n * PIXELS]), [n, 1, SIDE, SIDE]), device);
         let (f, logits) = net.features_and_logits(x);
         dim = f.dims()[1];
-        let read = |t: Tensor<2>| t.into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("reading features: {e:?}"));
+        let read = |t: Tensor<2>| {
+            t.into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("reading features: {e:?}"))
+        };
         features.extend(read(f)?);
         probs.extend(read(softmax(logits, 1))?);
     }

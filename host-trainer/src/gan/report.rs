@@ -82,7 +82,13 @@ pub struct QualityReport {
 /// Scores `per_class` generated images of every class against the test set in the feature
 /// space of the classifier at `classifier_dir` (see [`load_classifier`]); writes `quality.md`/`quality.json`
 /// into the GAN run.
-pub fn quality(data: &FashionMnist, gan_dir: &Path, classifier_dir: &Path, per_class: usize, seed: u64) -> Result<QualityReport> {
+pub fn quality(
+    data: &FashionMnist,
+    gan_dir: &Path,
+    classifier_dir: &Path,
+    per_class: usize,
+    seed: u64,
+) -> Result<QualityReport> {
     if per_class == 0 {
         bail!("--per-class must be at least 1");
     }
@@ -123,9 +129,8 @@ pub fn quality(data: &FashionMnist, gan_dir: &Path, classifier_dir: &Path, per_c
     write_atomic(&gan_dir.join("quality.md"), markdown(&report).as_bytes())?;
     // Ten of each class, one class per row.
     let shown = per_class.min(10);
-    let grid: Vec<u8> = (0..CLASSES)
-        .flat_map(|c| generated[c * per_class * PIXELS..][..shown * PIXELS].iter().copied())
-        .collect();
+    let grid: Vec<u8> =
+        (0..CLASSES).flat_map(|c| generated[c * per_class * PIXELS..][..shown * PIXELS].iter().copied()).collect();
     crate::plots::image_grid(&grid, shown, "WGAN-GP samples, one class per row", &gan_dir.join("samples.png"))?;
     Ok(report)
 }

@@ -305,7 +305,13 @@ pub fn train(config: &GanConfig, train: &Split, run_dir: &Path, opts: GanOptions
         if !opts.quiet {
             eprintln!(
                 "wgan-gp epoch {:>2}/{}: critic {:.4} (W {:.4}, gp {:.4}) | generator {:.4} | {:.1}s",
-                record.epoch, config.epochs, record.critic_loss, record.wasserstein, record.penalty, record.generator_loss, record.seconds
+                record.epoch,
+                config.epochs,
+                record.critic_loss,
+                record.wasserstein,
+                record.penalty,
+                record.generator_loss,
+                record.seconds
             );
         }
         state.history.push(record);
@@ -329,7 +335,8 @@ mod tests {
         let pixels: Vec<u8> = (0..96 * PIXELS).map(|i| ((i * 37 + i / 784 * 11) % 256) as u8).collect();
         let labels: Vec<u8> = (0..96).map(|i| (i % 10) as u8).collect();
         let split = Split { pixels, labels };
-        let config = GanConfig { epochs: 2, batch_size: 16, n_critic: 2, widths: Widths { base: 8 }, ..GanConfig::default() };
+        let config =
+            GanConfig { epochs: 2, batch_size: 16, n_critic: 2, widths: Widths { base: 8 }, ..GanConfig::default() };
         (config, split)
     }
 

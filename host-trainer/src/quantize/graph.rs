@@ -69,9 +69,7 @@ pub struct FloatGraph {
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| anyhow::anyhow!("reading a parameter: {e:?}"))
+    t.into_data().try_into_vec_as::<f32>().map_err(|e| anyhow::anyhow!("reading a parameter: {e:?}"))
 }
 
 fn out_side(size: usize, pad: usize, k: usize, s: usize) -> usize {
@@ -151,7 +149,9 @@ impl FloatGraph {
                     let eps = bn.epsilon;
                     let Some(last) = nodes.last_mut() else { bail!("batch norm before any Conv/Dense") };
                     let (w, b) = match &mut last.op {
-                        FloatOp::Conv { w, b, relu: false, pool: 1, .. } | FloatOp::Dense { w, b, relu: false } => (w, b),
+                        FloatOp::Conv { w, b, relu: false, pool: 1, .. } | FloatOp::Dense { w, b, relu: false } => {
+                            (w, b)
+                        }
                         _ => bail!("batch norm must directly follow a Conv or Dense to be folded"),
                     };
                     let per = w.len() / b.len();
@@ -168,7 +168,8 @@ impl FloatGraph {
                     _ => bail!("ReLU must follow a Conv or Dense"),
                 },
                 (LayerSpec::MaxPool { size }, Layer::MaxPool(_)) => {
-                    let fusable = matches!(nodes.last().map(|n| &n.op), Some(FloatOp::Conv { pool: 1, .. })) && (2..=4).contains(size);
+                    let fusable = matches!(nodes.last().map(|n| &n.op), Some(FloatOp::Conv { pool: 1, .. }))
+                        && (2..=4).contains(size);
                     let output = Shape { h: shape.h / size, w: shape.w / size, c: shape.c };
                     if fusable && let Some(last) = nodes.last_mut() {
                         if let FloatOp::Conv { pool, .. } = &mut last.op {

@@ -3,9 +3,9 @@
 //! fixed-point requantization derived from exactly the f32 scales that the QDQ ONNX holds.
 
 use anyhow::{Result, anyhow};
+use infer_core::Shape;
 use infer_core::builder::BlobBuilder;
 use infer_core::requant::{self, Requant};
-use infer_core::Shape;
 
 use super::graph::{FloatGraph, FloatOp};
 

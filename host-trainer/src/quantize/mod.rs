@@ -144,7 +144,13 @@ fn describe(op: &FloatOp) -> String {
             }
             s
         }
-        FloatOp::Dense { relu, .. } => if *relu { "Dense + ReLU".into() } else { "Dense".into() },
+        FloatOp::Dense { relu, .. } => {
+            if *relu {
+                "Dense + ReLU".into()
+            } else {
+                "Dense".into()
+            }
+        }
         FloatOp::MaxPool { size } => format!("MaxPool {size}"),
     }
 }
@@ -180,9 +186,8 @@ fn layer_reports(q: &QuantGraph, blob: &[u8], images: &Split, n: usize) -> Resul
                 output: format!("{}x{}x{}", node.output.h, node.output.w, node.output.c),
                 scale: q.act[i].scale,
                 zero_point: q.act[i].zero_point,
-                weight_scales: w.map(|w| {
-                    w.w_scale.iter().fold((f32::INFINITY, 0.0f32), |(a, b), &s| (a.min(s), b.max(s)))
-                }),
+                weight_scales: w
+                    .map(|w| w.w_scale.iter().fold((f32::INFINITY, 0.0f32), |(a, b), &s| (a.min(s), b.max(s)))),
                 snr_db: 10.0 * (signal[i] / noise[i].max(1e-30)).log10(),
                 activation_bytes: node.output.numel(),
                 weight_bytes: w.map_or(0, |w| w.w.len() + 12 * w.bias.len()),
@@ -257,7 +262,10 @@ pub fn quantize_run(
         blob_path,
         qdq_path,
     };
-    write_atomic(&out_dir.join(format!("{}.quant.json", preset.name())), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    write_atomic(
+        &out_dir.join(format!("{}.quant.json", preset.name())),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
     write_atomic(&out_dir.join(format!("{}.quant.md", preset.name())), markdown(&report).as_bytes())?;
     Ok(report)
 }
@@ -269,7 +277,12 @@ pub fn markdown(r: &QuantReport) -> String {
     let _ = writeln!(s, "# int8 quantization: {}\n", r.preset);
     let _ = writeln!(s, "| | |\n|---|---|");
     let _ = writeln!(s, "| f32 test accuracy | {:.2}% |", 100.0 * r.f32_accuracy);
-    let _ = writeln!(s, "| int8 test accuracy (infer-core) | **{:.2}%** ({:+.2} pp) |", 100.0 * r.int8_accuracy, 100.0 * (r.int8_accuracy - r.f32_accuracy));
+    let _ = writeln!(
+        s,
+        "| int8 test accuracy (infer-core) | **{:.2}%** ({:+.2} pp) |",
+        100.0 * r.int8_accuracy,
+        100.0 * (r.int8_accuracy - r.f32_accuracy)
+    );
     let _ = writeln!(s, "| top-1 agreement int8 vs f32 | {:.2}% |", 100.0 * r.top1_agreement);
     let _ = writeln!(s, "| calibration | {:?} on {} training images |", r.method, r.calibration_images);
     let cands: Vec<String> = r.candidates.iter().map(|(m, a)| format!("{m:?} {:.2}%", 100.0 * a)).collect();
@@ -279,14 +292,26 @@ pub fn markdown(r: &QuantReport) -> String {
     let _ = writeln!(s, "| arena | {} bytes |", r.arena_bytes);
     let _ = writeln!(s, "| MACs / inference | {} |", r.macs);
     let _ = writeln!(s, "\n## Layers\n");
-    let _ = writeln!(s, "| # | op | output | scale | zero point | weight scales | SNR (dB) | activation bytes | arena offset | weight bytes |");
+    let _ = writeln!(
+        s,
+        "| # | op | output | scale | zero point | weight scales | SNR (dB) | activation bytes | arena offset | weight bytes |"
+    );
     let _ = writeln!(s, "|---:|---|---|---:|---:|---|---:|---:|---:|---:|");
     for l in &r.layers {
         let ws = l.weight_scales.map_or("-".to_string(), |(a, b)| format!("{a:.3e} .. {b:.3e}"));
         let _ = writeln!(
             s,
             "| {} | {} | {} | {:.4e} | {} | {} | {:.1} | {} | {} | {} |",
-            l.index, l.op, l.output, l.scale, l.zero_point, ws, l.snr_db, l.activation_bytes, l.arena_offset, l.weight_bytes
+            l.index,
+            l.op,
+            l.output,
+            l.scale,
+            l.zero_point,
+            ws,
+            l.snr_db,
+            l.activation_bytes,
+            l.arena_offset,
+            l.weight_bytes
         );
     }
     s

@@ -36,8 +36,8 @@
 use core::arch::x86_64::{
     __m256i, _mm_add_epi32, _mm_loadu_si128, _mm_storeu_si128, _mm256_add_epi32, _mm256_castsi256_si128,
     _mm256_cvtepi8_epi16, _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16,
-    _mm256_max_epi32, _mm256_permute2x128_si256, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_setzero_si256, _mm256_storeu_si256,
-    _mm256_shuffle_epi32, _mm256_sub_epi16,
+    _mm256_max_epi32, _mm256_permute2x128_si256, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_setzero_si256,
+    _mm256_shuffle_epi32, _mm256_storeu_si256, _mm256_sub_epi16,
 };
 
 use super::{ConvParams, DenseParams};
@@ -194,7 +194,13 @@ pub(super) fn window_inside(p: &ConvParams, py: usize, px: usize) -> bool {
 /// (one element per input value, HWC) as chunks of `N`: `segs[ky][i]`, empty where a row is
 /// out of range (never, for a window inside the image).
 #[inline(always)]
-pub(super) fn window_rows<'a, T, const N: usize>(p: &ConvParams, x: &'a [T], py: usize, px: usize, segs: &mut [[&'a [[T; N]]; 4]; K_MAX]) {
+pub(super) fn window_rows<'a, T, const N: usize>(
+    p: &ConvParams,
+    x: &'a [T],
+    py: usize,
+    px: usize,
+    segs: &mut [[&'a [[T; N]]; 4]; K_MAX],
+) {
     let (k, cin, iw) = (p.kernel, p.in_shape.c, p.in_shape.w);
     let run = k * cin;
     for i in 0..4 {
@@ -273,7 +279,8 @@ fn conv_pool4(p: &ConvParams, out: &mut [u8]) -> bool {
                         gather_centered(p, xin, y0, x0, &mut centered[..len]);
                     }
                     let [x0, x1, x2, x3] = &xc;
-                    segs[0] = [chunks16(&x0[..body]), chunks16(&x1[..body]), chunks16(&x2[..body]), chunks16(&x3[..body])];
+                    segs[0] =
+                        [chunks16(&x0[..body]), chunks16(&x1[..body]), chunks16(&x2[..body]), chunks16(&x3[..body])];
                     (1, body / 16)
                 };
                 let segs = &segs[..n_segs];
@@ -451,7 +458,9 @@ fn conv_pool4_lanes<const P: usize>(p: &ConvParams, xin: &[i16], out: &mut [u8])
                                 _ => (0, 0),
                             }
                         } else {
-                            let tap = |r: usize| if r < run { value(y0 + ky as isize, x0 + (r / cin) as isize, r % cin) } else { 0 };
+                            let tap = |r: usize| {
+                                if r < run { value(y0 + ky as isize, x0 + (r / cin) as isize, r % cin) } else { 0 }
+                            };
                             (tap(2 * q), tap(2 * q + 1))
                         };
                         *v = (a as u16 as u32 | (b as u16 as u32) << 16) as i32;
@@ -505,11 +514,13 @@ fn dense(p: &DenseParams, out: &mut [u8]) -> bool {
         let rows = p.sections.weights.get(c0 * n..).unwrap_or(&[]).chunks_exact(n);
         let mut rows4 = rows.clone();
         for quad in accs[..dst.len()].chunks_exact_mut(4) {
-            let (Some(r0), Some(r1), Some(r2), Some(r3)) = (rows4.next(), rows4.next(), rows4.next(), rows4.next()) else {
+            let (Some(r0), Some(r1), Some(r2), Some(r3)) = (rows4.next(), rows4.next(), rows4.next(), rows4.next())
+            else {
                 break;
             };
             let chunks = body / 16;
-            let (w0, w1, w2, w3) = (chunks16(&r0[..body]), chunks16(&r1[..body]), chunks16(&r2[..body]), chunks16(&r3[..body]));
+            let (w0, w1, w2, w3) =
+                (chunks16(&r0[..body]), chunks16(&r1[..body]), chunks16(&r2[..body]), chunks16(&r3[..body]));
             let [mut a0, mut a1, mut a2, mut a3] = [_mm256_setzero_si256(); 4];
             for j in 0..chunks {
                 let x = _mm256_sub_epi16(widen16(&xs[j]), zpv);

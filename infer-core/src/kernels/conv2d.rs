@@ -1,6 +1,6 @@
 //! 2-D convolution, HWC input, OHWI weights, optional fused ReLU (lower clamp) and max pool.
 
-use super::{ConvParams, PATCH_MAX, Widened, dot2_centered, dot_centered};
+use super::{ConvParams, PATCH_MAX, Widened, dot_centered, dot2_centered};
 use crate::requant::{RequantRow, lower_clamp};
 
 /// Requantized, clamped conv output at pre-pool position `(oy, ox)`, channel `oc`:
@@ -50,7 +50,6 @@ fn pool_into(p: &ConvParams, oc: usize, acc: i32, lo: i8, d: &mut u8) {
     let v = p.sections.requant(oc).apply_with(acc, p.out_zp, lo, p.rounding);
     *d = (*d as i8).max(v) as u8;
 }
-
 
 /// Fast version. The pool max is folded in as outputs are produced, so the pre-pool output is
 /// never stored; for small patches it is taken over the accumulators, so each pooled output is
@@ -172,7 +171,9 @@ fn channels_inner<const L: usize>(p: &ConvParams, out: &mut [u8]) {
                         for (c, &v) in xc.iter_mut().zip(&patch[..len]) {
                             *c = v as i8 as i16 - zp;
                         }
-                        for (taps, best) in wt.chunks_exact(CI_LEN_MAX).zip(best.chunks_exact_mut(CI_GROUP)).take(groups) {
+                        for (taps, best) in
+                            wt.chunks_exact(CI_LEN_MAX).zip(best.chunks_exact_mut(CI_GROUP)).take(groups)
+                        {
                             let mut acc = [0i32; CI_GROUP];
                             for (&x, lanes) in xc[..len].iter().zip(taps) {
                                 for (a, &w) in acc.iter_mut().zip(lanes) {
@@ -289,7 +290,8 @@ fn small_patch<const L: usize>(p: &ConvParams, out: &mut [u8]) {
                         for pair in best.chunks_mut(2) {
                             match (pair, rows.next(), rows.next()) {
                                 ([b0, b1], Some(w0), Some(w1)) => {
-                                    let fixed = (<&[u8; L]>::try_from(x), <&[u8; L]>::try_from(w0), <&[u8; L]>::try_from(w1));
+                                    let fixed =
+                                        (<&[u8; L]>::try_from(x), <&[u8; L]>::try_from(w0), <&[u8; L]>::try_from(w1));
                                     let (a0, a1) = match fixed {
                                         (Ok(x), Ok(w0), Ok(w1)) if L > 0 => wide.dot2_fixed(x, w0, w1),
                                         _ => wide.dot2(x, w0, w1),

@@ -35,7 +35,9 @@ use core::arch::asm;
 fn sxtb16(x: u32) -> u32 {
     let r: u32;
     // SAFETY: register-only instruction, defined for all inputs (see the module audit).
-    unsafe { asm!("sxtb16 {r}, {x}", r = lateout(reg) r, x = in(reg) x, options(pure, nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("sxtb16 {r}, {x}", r = lateout(reg) r, x = in(reg) x, options(pure, nomem, nostack, preserves_flags))
+    };
     r
 }
 
@@ -44,7 +46,9 @@ fn sxtb16(x: u32) -> u32 {
 fn sxtb16_ror8(x: u32) -> u32 {
     let r: u32;
     // SAFETY: register-only instruction, defined for all inputs (see the module audit).
-    unsafe { asm!("sxtb16 {r}, {x}, ror #8", r = lateout(reg) r, x = in(reg) x, options(pure, nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("sxtb16 {r}, {x}, ror #8", r = lateout(reg) r, x = in(reg) x, options(pure, nomem, nostack, preserves_flags))
+    };
     r
 }
 
@@ -53,7 +57,9 @@ fn sxtb16_ror8(x: u32) -> u32 {
 fn ssub16(a: u32, b: u32) -> u32 {
     let r: u32;
     // SAFETY: register-only instruction, defined for all inputs (see the module audit).
-    unsafe { asm!("ssub16 {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack)) };
+    unsafe {
+        asm!("ssub16 {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack))
+    };
     r
 }
 
@@ -73,7 +79,9 @@ fn smlad(a: u32, b: u32, acc: i32) -> i32 {
 pub(crate) fn smuad(a: u32, b: u32) -> i32 {
     let r: i32;
     // SAFETY: register-only instruction, defined for all inputs (see the module audit).
-    unsafe { asm!("smuad {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack)) };
+    unsafe {
+        asm!("smuad {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack))
+    };
     r
 }
 

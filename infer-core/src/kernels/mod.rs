@@ -4,8 +4,6 @@
 
 #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
 mod avx2;
-#[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
-mod vnni;
 pub mod concat;
 pub mod conv2d;
 #[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
@@ -16,6 +14,8 @@ pub mod dense;
 #[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
 mod dsp;
 pub mod maxpool;
+#[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+mod vnni;
 
 use crate::model::Shape;
 use crate::requant::{Requant, RequantRow, Rounding};
@@ -163,10 +163,7 @@ pub struct ConcatParams<'a> {
 #[inline(always)]
 pub(crate) fn dot_centered(x: &[u8], w: &[u8], zp: i32) -> i32 {
     let zp = zp as i16;
-    x.iter()
-        .zip(w)
-        .map(|(&x, &w)| ((x as i8 as i16 - zp) as i32) * ((w as i8 as i16) as i32))
-        .sum()
+    x.iter().zip(w).map(|(&x, &w)| ((x as i8 as i16 - zp) as i32) * ((w as i8 as i16) as i32)).sum()
 }
 
 /// `Σ x · w` for an already centered i16 input.
@@ -215,7 +212,8 @@ impl Widened {
     #[inline(always)]
     pub(crate) fn dot(&self, x: &[u8], w: &[u8]) -> i32 {
         let n = self.len.min(w.len());
-        dot_i16(&self.centered[..n], &w[..n]) + dot_centered(x.get(n..).unwrap_or(&[]), w.get(n..).unwrap_or(&[]), self.zp)
+        dot_i16(&self.centered[..n], &w[..n])
+            + dot_centered(x.get(n..).unwrap_or(&[]), w.get(n..).unwrap_or(&[]), self.zp)
     }
     /// Two weight rows at once.
     #[inline(always)]

@@ -22,12 +22,12 @@
 //! AVX2, AVX-512 VNNI and AVX-512VL. Every other intrinsic is a register operation.
 #![allow(unsafe_code)]
 
-use core::arch::x86_64::{
-    __m256i, _mm256_dpbusd_epi32, _mm256_loadu_si256, _mm256_set1_epi8, _mm256_setzero_si256,
-};
+use core::arch::x86_64::{__m256i, _mm256_dpbusd_epi32, _mm256_loadu_si256, _mm256_set1_epi8, _mm256_setzero_si256};
 
 use super::ConvParams;
-use super::avx2::{INPUT_MAX, K_MAX, WINDOW_LEN_MAX, lanes8, max_of_sums4x2, sums4, window_inside, window_origin, window_rows};
+use super::avx2::{
+    INPUT_MAX, K_MAX, WINDOW_LEN_MAX, lanes8, max_of_sums4x2, sums4, window_inside, window_origin, window_rows,
+};
 use super::conv2d::gather;
 use crate::requant::{ROW, RequantRow, lower_clamp};
 

@@ -138,7 +138,16 @@ fn max_pool_by_hand() {
 fn concat_by_hand() {
     // a = [10, −5] (zp 0) ×0.5 → 5, −2 (−2.5 to even); b = [3] (zp 1) ×1 → 2; out zp 3.
     let (a, b) = (bytes(&[10, -5]), bytes(&[3]));
-    let p = ConcatParams { a: &a, a_zp: 0, a_requant: HALF, b: &b, b_zp: 1, b_requant: ONE, out_zp: 3, rounding: Rounding::HalfToEven };
+    let p = ConcatParams {
+        a: &a,
+        a_zp: 0,
+        a_requant: HALF,
+        b: &b,
+        b_zp: 1,
+        b_requant: ONE,
+        out_zp: 3,
+        rounding: Rounding::HalfToEven,
+    };
     let mut out = [0u8; 3];
     kernels::concat::run(&p, &mut out);
     assert_eq!(as_i8(&out), [8, 1, 5]);

@@ -3,9 +3,9 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::Model;
 use crate::builder::reseal;
 use crate::error::{Error, OpProblem};
-use crate::Model;
 
 fn op_problem(blob: &[u8]) -> OpProblem {
     match Model::parse(blob) {

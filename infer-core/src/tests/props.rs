@@ -96,22 +96,8 @@ fn conv_case_pooled(
                 proptest::collection::vec(requant(), cout),
             )
         })
-        .prop_map(|((k, stride, cin, cout, pool, pad, h, w), in_zp, out_zp, relu, input, weights, bias, requant)| ConvCase {
-            h,
-            w,
-            cin,
-            cout,
-            k,
-            stride,
-            pad,
-            pool,
-            in_zp,
-            out_zp,
-            relu,
-            input,
-            weights,
-            bias,
-            requant,
+        .prop_map(|((k, stride, cin, cout, pool, pad, h, w), in_zp, out_zp, relu, input, weights, bias, requant)| {
+            ConvCase { h, w, cin, cout, k, stride, pad, pool, in_zp, out_zp, relu, input, weights, bias, requant }
         })
 }
 
@@ -211,14 +197,29 @@ fn dense_case(max_n: usize, max_out: usize) -> impl Strategy<Value = DenseCase> 
                 any::<bool>(),
             )
         })
-        .prop_map(|(input, weights, bias, requant, in_zp, out_zp, relu)| DenseCase { input, weights, bias, requant, in_zp, out_zp, relu })
+        .prop_map(|(input, weights, bias, requant, in_zp, out_zp, relu)| DenseCase {
+            input,
+            weights,
+            bias,
+            requant,
+            in_zp,
+            out_zp,
+            relu,
+        })
 }
 
 /// `fast` against the dense reference on the layer `c` describes.
 fn check_dense_with(c: &DenseCase, fast: impl Fn(&DenseParams, &mut [u8])) -> Result<(), TestCaseError> {
     let (b, r) = (le(&c.bias), le_rq(&c.requant));
     let sections = Sections { weights: &c.weights, bias: &b, requant: &r };
-    let p = DenseParams { input: &c.input, in_zp: c.in_zp, sections, out_zp: c.out_zp, relu: c.relu, rounding: Rounding::HalfToEven };
+    let p = DenseParams {
+        input: &c.input,
+        in_zp: c.in_zp,
+        sections,
+        out_zp: c.out_zp,
+        relu: c.relu,
+        rounding: Rounding::HalfToEven,
+    };
     let (mut x, mut y) = (alloc::vec![0u8; c.bias.len()], alloc::vec![0u8; c.bias.len()]);
     kernels::dense::reference(&p, &mut x);
     fast(&p, &mut y);
@@ -319,7 +320,18 @@ fn random_model(c: &ConvCase, dense_out: usize, seed: u64) -> alloc::vec::Vec<u8
     let h = b.tensor(img(oh, ow, c.cout), c.out_zp, 0.1);
     let y = b.tensor(flat(dense_out), 3, 0.2);
     let wi: alloc::vec::Vec<i8> = c.weights.iter().map(|&v| v as i8).collect();
-    b.conv2d(x, h, c.k as u8, c.stride as u8, c.pad.map(|p| p as u8), if c.pool == 1 { 0 } else { c.pool as u8 }, c.relu, &wi, &c.bias, &c.requant);
+    b.conv2d(
+        x,
+        h,
+        c.k as u8,
+        c.stride as u8,
+        c.pad.map(|p| p as u8),
+        if c.pool == 1 { 0 } else { c.pool as u8 },
+        c.relu,
+        &wi,
+        &c.bias,
+        &c.requant,
+    );
     let n = oh * ow * c.cout;
     let wd: alloc::vec::Vec<i8> = (0..n * dense_out).map(|i| ((i as u64).wrapping_mul(seed | 1) >> 7) as i8).collect();
     b.dense(h, y, false, &wd, &alloc::vec![1; dense_out], &alloc::vec![HALF; dense_out]);
