@@ -43,6 +43,8 @@
 #![cfg_attr(not(any(feature = "cortex-m-dsp", feature = "x86-dispatch")), forbid(unsafe_code))]
 #![cfg_attr(any(feature = "cortex-m-dsp", feature = "x86-dispatch"), deny(unsafe_code))]
 #![deny(missing_docs)]
+// No panicking shortcuts outside tests: every failure a blob or an input can cause is an `Error`.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::unreachable))]
 
 #[cfg(any(test, feature = "builder"))]
 extern crate alloc;
