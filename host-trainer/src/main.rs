@@ -120,7 +120,7 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "64,128,256")]
         batch_size: Vec<usize>,
         /// Dropout probabilities, comma-separated (default: the preset's own only).
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', value_parser = dropout_probability)]
         dropout: Vec<f64>,
         /// Epochs per trial.
         #[arg(long, default_value_t = 3)]
@@ -273,7 +273,7 @@ struct TrainArgs {
     /// Random erasing: the probability (0 to 1) of setting one random rectangle (2-40% of the
     /// image) of a training image to the background.
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
-    erase: f32,
+    erase: f64,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
     optimizer: OptimizerKind,
@@ -298,15 +298,21 @@ struct TrainArgs {
     /// Stop after this many epochs without a better validation loss.
     #[arg(long)]
     early_stopping: Option<usize>,
-    /// Replace the preset's dropout probabilities with this one.
-    #[arg(long)]
+    /// Replace the preset's dropout probabilities with this one (0 to below 1).
+    #[arg(long, value_parser = dropout_probability)]
     dropout: Option<f64>,
 }
 
 /// Parses a probability: a number from 0 to 1.
-fn probability(s: &str) -> std::result::Result<f32, String> {
-    let p: f32 = s.parse().map_err(|e| format!("{s:?} is not a number: {e}"))?;
+fn probability(s: &str) -> std::result::Result<f64, String> {
+    let p: f64 = s.parse().map_err(|e| format!("{s:?} is not a number: {e}"))?;
     if (0.0..=1.0).contains(&p) { Ok(p) } else { Err(format!("{p} is not a probability (0 to 1)")) }
+}
+
+/// Parses a dropout probability: a [`probability`] below 1 (dropping every unit leaves nothing to scale).
+fn dropout_probability(s: &str) -> std::result::Result<f64, String> {
+    let p = probability(s)?;
+    if p < 1.0 { Ok(p) } else { Err(format!("dropout {p} would drop every unit (use less than 1)")) }
 }
 
 fn main() -> Result<()> {
@@ -332,7 +338,7 @@ fn main() -> Result<()> {
                         rotate_deg: a.rotate.unwrap_or(base.rotate_deg),
                         zoom: a.zoom.unwrap_or(base.zoom),
                         shift: a.shift.unwrap_or(base.shift),
-                        erase: a.erase,
+                        erase: a.erase as f32,
                     }
                 },
                 optimizer: a.optimizer,

@@ -167,16 +167,18 @@ fn cli_trains_evaluates_and_summarises() {
     assert!(stdout.contains("mlp-128-64: test accuracy"), "{stdout}");
     let report = std::fs::read_to_string(runs.join("mlp-128-64/report.md")).unwrap();
     assert!(report.contains("shift ±0 px, erase p 0.5 |"), "{report}");
-    let out = std::process::Command::new(bin)
-        .args(["--runs-dir", runs.to_str().unwrap(), "train", "--preset", "mlp-128", "--erase", "1.5"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("1.5 is not a probability"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for (flag, value, message) in [
+        ("--erase", "1.5", "1.5 is not a probability"),
+        ("--dropout", "1.5", "1.5 is not a probability"),
+        ("--dropout", "1", "dropout 1 would drop every unit"),
+    ] {
+        let out = std::process::Command::new(bin)
+            .args(["--runs-dir", runs.to_str().unwrap(), "train", "--preset", "mlp-128", flag, value])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(message), "{}", String::from_utf8_lossy(&out.stderr));
+    }
 
     let out = std::process::Command::new(bin).args(["--runs-dir", runs.to_str().unwrap(), "report"]).output().unwrap();
     assert!(out.status.success());
