@@ -24,7 +24,7 @@ pub(crate) const LEN_MAX: usize = 576;
 /// `false` (having written nothing) otherwise.
 pub(crate) fn run(p: &ConvParams, out: &mut [u8]) -> bool {
     let len = p.kernel * p.kernel * p.in_shape.c;
-    if p.pool != 2 || len > LEN_MAX || len < 4 {
+    if p.pool != 2 || !(4..=LEN_MAX).contains(&len) {
         return false;
     }
     let o = p.out_shape;
