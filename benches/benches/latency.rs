@@ -1,6 +1,6 @@
 //! Batch-1 latency per image of every engine on the committed MLP and CNN, same images, one
-//! criterion run: infer-core int8 (portable build, and `run_dispatched`: the same kernels
-//! compiled for AVX2, chosen at run time); ONNX Runtime f32 and int8 QDQ (one intra-op thread, all graph
+//! criterion run: infer-core int8 (`Model::run`, which with `x86-dispatch` takes the AVX2 /
+//! AVX-512 VNNI path the CPU has, and `Kernels::Baseline`: the portable build's kernels); ONNX Runtime f32 and int8 QDQ (one intra-op thread, all graph
 //! optimizations); tract f32 and int8 QDQ (batch fixed to 1, optimized). Then throughput over
 //! the 10,000 test images. `cargo run -p benches --release --bin summary` tabulates the results.
 
@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use conformance::engines::{Ort, Tract};
 use criterion::{Criterion, criterion_group, criterion_main};
-use infer_core::Model;
+use infer_core::{Kernels, Model, RunOptions};
 
 const LATENCY_IMAGES: usize = 256;
 
@@ -19,18 +19,19 @@ fn latency(c: &mut Criterion) {
         let model = Model::parse(m.blob).expect("committed blob");
         let mut arena = vec![0u8; model.arena_len()];
         let mut i = 0;
+        let baseline = RunOptions::new().kernels(Kernels::Baseline);
+        g.bench_function("infer-core-int8 portable", |b| {
+            b.iter(|| {
+                let img = &images[i * 784..(i + 1) * 784];
+                i = (i + 1) % LATENCY_IMAGES;
+                black_box(model.run_with(baseline, black_box(img), &mut arena).expect("run"))
+            })
+        });
         g.bench_function("infer-core-int8", |b| {
             b.iter(|| {
                 let img = &images[i * 784..(i + 1) * 784];
                 i = (i + 1) % LATENCY_IMAGES;
                 black_box(model.run(black_box(img), &mut arena).expect("run"))
-            })
-        });
-        g.bench_function("infer-core-int8 dispatched", |b| {
-            b.iter(|| {
-                let img = &images[i * 784..(i + 1) * 784];
-                i = (i + 1) % LATENCY_IMAGES;
-                black_box(model.run_dispatched(black_box(img), &mut arena).expect("run"))
             })
         });
         for (name, bytes) in [("onnxruntime-f32", m.onnx), ("onnxruntime-int8", m.onnx_int8)] {
@@ -66,17 +67,18 @@ fn throughput(c: &mut Criterion) {
         g.sample_size(10);
         let model = Model::parse(m.blob).expect("committed blob");
         let mut arena = vec![0u8; model.arena_len()];
+        let baseline = RunOptions::new().kernels(Kernels::Baseline);
+        g.bench_function("infer-core-int8 portable", |b| {
+            b.iter(|| {
+                for img in images.chunks_exact(784) {
+                    black_box(model.run_with(baseline, img, &mut arena).expect("run"));
+                }
+            })
+        });
         g.bench_function("infer-core-int8", |b| {
             b.iter(|| {
                 for img in images.chunks_exact(784) {
                     black_box(model.run(img, &mut arena).expect("run"));
-                }
-            })
-        });
-        g.bench_function("infer-core-int8 dispatched", |b| {
-            b.iter(|| {
-                for img in images.chunks_exact(784) {
-                    black_box(model.run_dispatched(img, &mut arena).expect("run"));
                 }
             })
         });

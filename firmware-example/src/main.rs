@@ -130,11 +130,12 @@ fn classify(name: &str, blob: &[u8], arena: &mut [u8], h: &mut u32) -> Result<Ta
         let t0 = ticks();
         let mut last = t0;
         let per_op = &mut t.per_op;
-        let o = model.run_observed(infer_core::Kernels::Fast, img, arena, |i, _| {
+        let timer = infer_core::RunOptions::new().observe(|i, _| {
             let now = ticks();
             per_op[i] += now - last;
             last = now;
-        })?;
+        });
+        let o = model.run_with(timer, img, arena)?;
         t.ticks += ticks() - t0;
         let mut bytes = [0u8; infer_core::MAX_OUTPUTS];
         for (b, &v) in bytes.iter_mut().zip(o.values.iter()) {

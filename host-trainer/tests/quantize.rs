@@ -6,7 +6,7 @@ use host_trainer::job;
 use host_trainer::model::Preset;
 use host_trainer::quantize::QuantizeOptions;
 use host_trainer::training::{TrainConfig, TrainOptions};
-use infer_core::{Kernels, Model};
+use infer_core::{Kernels, Model, RunOptions};
 
 fn data() -> FashionMnist {
     FashionMnist::load(None).expect("tests need the dataset: set FASHION_MNIST_DIR=../shared/data/fashion-mnist")
@@ -45,7 +45,7 @@ fn quantized_mlp_tracks_the_float_model() {
     let mut arena = vec![0u8; m.arena_len()];
     let d = data();
     for i in 0..50 {
-        let a = m.run_with(Kernels::Reference, d.test.image(i), &mut arena).unwrap();
+        let a = m.run_with(RunOptions::new().kernels(Kernels::Reference), d.test.image(i), &mut arena).unwrap();
         let b = m.run(d.test.image(i), &mut arena).unwrap();
         assert_eq!(a, b);
     }

@@ -6,7 +6,7 @@
 use alloc::vec::Vec;
 
 use crate::blob::{self, HEADER_LEN, OP_RECORD, TENSOR_RECORD, kind};
-use crate::model::Shape;
+use crate::graph::Shape;
 use crate::requant::Requant;
 
 /// A tensor to declare.

@@ -4,6 +4,7 @@ use core::fmt;
 
 /// Why an op record is invalid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OpProblem {
     /// Unknown op kind byte.
     UnknownKind(u8),
@@ -29,6 +30,7 @@ pub enum OpProblem {
 
 /// An error from parsing a blob or running a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
     /// Shorter than a header and a CRC.
     TooShort {
@@ -123,14 +125,14 @@ impl fmt::Display for Error {
             Self::CrcMismatch { stored, computed } => {
                 write!(f, "CRC mismatch: stored {stored:#010x}, computed {computed:#010x}")
             }
-            Self::TensorCount(n) => write!(f, "tensor count {n} outside 1..={}", crate::MAX_TENSORS),
-            Self::OpCount(n) => write!(f, "op count {n} outside 1..={}", crate::MAX_OPS),
+            Self::TensorCount(n) => write!(f, "tensor count {n} outside 1..={}", crate::graph::MAX_TENSORS),
+            Self::OpCount(n) => write!(f, "op count {n} outside 1..={}", crate::graph::MAX_OPS),
             Self::BadTable => f.write_str("tensor or op table out of place"),
             Self::BadTensor { index } => write!(f, "tensor {index} is invalid"),
             Self::BadOp { index, problem } => write!(f, "op {index}: {problem}"),
             Self::BadInput => f.write_str("model input must be a 1-channel image with zero point -128"),
             Self::BadOutput => {
-                write!(f, "model output must be produced, flat, and at most {} values", crate::MAX_OUTPUTS)
+                write!(f, "model output must be produced, flat, and at most {} values", crate::output::MAX_OUTPUTS)
             }
             Self::ArenaTooSmall { needed, given } => {
                 write!(f, "arena too small: {needed} bytes needed, {given} given")

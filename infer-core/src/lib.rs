@@ -3,12 +3,19 @@
 //! `no_std`, allocation-free, integer-only inference for small int8 MLPs and CNNs, from a
 //! compact, versioned, CRC-checked model blob.
 //!
-//! ```text
-//! static BLOB: &[u8] = include_bytes!("cnn-baseline.ic8");
-//! let model = infer_core::Model::parse(BLOB)?;          // validates everything once
-//! let mut arena = [0u8; 32 * 1024];                     // >= model.arena_len()
-//! let out = model.run(&pixels, &mut arena)?;            // 784 raw pixels, 0..=255
+//! ```
+//! # static BLOB: &[u8] =
+//! #     include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../onnx-models/artifacts/cnn-baseline.ic8"));
+//! # fn main() -> Result<(), infer_core::Error> {
+//! // static BLOB: &[u8] = include_bytes!("cnn-baseline.ic8");
+//! let model = infer_core::Model::parse(BLOB)?; // validates everything once
+//! let mut arena = [0u8; 16 * 1024]; // at least model.arena_len() bytes
+//! let pixels = [0u8; 784]; // a 28x28 image, raw pixels 0..=255
+//! let out = model.run(&pixels, &mut arena)?;
 //! let class = out.argmax();
+//! assert!(class < model.num_outputs());
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! - The arithmetic is specified in `docs/QUANTIZATION.md`: per-channel int8 weights, int32
@@ -19,27 +26,30 @@
 //!   offset, length, shape, requantization range and accumulator bound, and returns a typed
 //!   [`Error`]; no blob can make the interpreter panic or overflow.
 //! - Memory: the caller supplies the arena (`&mut [u8]` of [`Model::arena_len`] bytes). Besides
-//!   it, [`Model`] holds fixed-capacity tables (32 ops and 32 tensors: 5.4 KB on 64-bit hosts,
-//!   about 2.8 KB on 32-bit targets), which `Model::parse` builds on the stack and returns by
-//!   value. The kernels use a fixed stack: a convolution gathers its receptive field in a
-//!   1 KiB buffer (patches of at most [`kernels::PATCH_MAX`] bytes), and the `cortex-m-dsp`
-//!   path widens it (or a dense layer's input) into 2 KiB more; per-channel constants and pool
-//!   maxima of up to 64 channels take 1.5 KiB; on 64-bit hosts the four-position pool path
-//!   holds 4 KiB of centered patches. The firmware example measures a 14.3 KB stack
-//!   high-water mark in total.
-//! - One file per kernel under [`kernels`]; each has a scalar `reference` and a `fast` version
-//!   proptested against it.
-//! - Feature `cortex-m-dsp` (ARMv7E-M targets only) switches the dot products to SXTB16/SMLAD
-//!   inline assembly, the crate's one audited use of `unsafe` (`kernels/dsp.rs`); without it the
-//!   crate is `#![forbid(unsafe_code)]`.
-//! - Feature `x86-dispatch` (std hosts) adds [`Model::run_dispatched`]: the same kernels compiled
-//!   for AVX2 and chosen at run time, bit-identical to [`Model::run`] (`dispatch.rs`, the other
-//!   audited `unsafe`).
+//!   it, [`Model`] holds fixed-capacity tables ([`MAX_OPS`] ops and [`MAX_TENSORS`] tensors:
+//!   5.4 KB on 64-bit hosts, about 2.8 KB on 32-bit targets), which `Model::parse` builds on the
+//!   stack and returns by value. The kernels use a fixed stack, stated per kernel in
+//!   [`kernels::select`]'s table and the ISA folders (the largest on the Cortex-M4: the 2x2-pool
+//!   DSP convolution, 6.75 KiB of patches). The firmware example measures the stack
+//!   high-water mark of a whole run.
+//! - [`Model::run`] takes the fastest path the build allows; [`Model::run_with`] takes
+//!   [`RunOptions`] (the reference kernels, the fast kernels without run-time dispatch, another
+//!   tie rule, an observer of each op's output).
+//! - Layout ([`kernels`]): portable kernels by op, each a scalar `reference` and fast variants;
+//!   ISA kernels in `kernels/arm/` (feature `cortex-m-dsp`: SXTB16/SMLAD) and `kernels/x86/`
+//!   (feature `x86-dispatch`: AVX2 and AVX-512 VNNI, chosen at run time); one chooser,
+//!   [`kernels::select`], by shape and CPU.
+//!
+//! ## `unsafe`
+//!
+//! Forbidden in the crate unless feature `cortex-m-dsp` or `x86-dispatch` is on; then denied
+//! everywhere except the files that opt in with `#![allow(unsafe_code)]`, all under
+//! `kernels/arm/` (`dsp.rs`: inline assembly) and `kernels/x86/` (`mod.rs`: calls of
+//! `#[target_feature]` functions behind a CPU-detection token; `avx2.rs`, `vnni.rs`,
+//! `support.rs`: unaligned loads and stores of the arrays they are given). Each such file
+//! starts with its audit, and a test checks that no other file uses `unsafe`.
 
 #![cfg_attr(not(test), no_std)]
-// No `unsafe` at all, except with feature `cortex-m-dsp` (only in the audited `kernels/dsp.rs`:
-// register-only DSP instructions) or `x86-dispatch` (only in the audited `dispatch.rs`: one
-// call of an AVX2-compiled function after checking that the CPU has AVX2).
 #![cfg_attr(not(any(feature = "cortex-m-dsp", feature = "x86-dispatch")), forbid(unsafe_code))]
 #![cfg_attr(any(feature = "cortex-m-dsp", feature = "x86-dispatch"), deny(unsafe_code))]
 #![deny(missing_docs)]
@@ -54,31 +64,24 @@ extern crate std;
 mod blob;
 #[cfg(any(test, feature = "builder"))]
 pub mod builder;
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
 pub mod crc32;
-#[cfg(feature = "x86-dispatch")]
-mod dispatch;
 mod error;
+mod graph;
+mod interpreter;
 pub mod kernels;
-mod model;
 mod output;
+mod parse;
 mod plan;
 pub mod requant;
 
 pub use blob::{MAGIC, VERSION};
 pub use error::{Error, OpProblem};
-pub use model::{Kernels, Model, Op, OpKind, Shape, TensorInfo};
-pub use output::Output;
-
-/// Most tensors a blob may declare.
-pub const MAX_TENSORS: usize = 32;
-/// Most ops a blob may declare.
-pub const MAX_OPS: usize = 32;
-/// Most output values (classes).
-pub const MAX_OUTPUTS: usize = 64;
-/// Most elements of one tensor.
-pub const MAX_NUMEL: usize = 1 << 20;
-/// Largest magnitude of one product `(x − zp) · w`: `255 · 128`.
-pub const PRODUCT_BOUND: i64 = 255 * 128;
+pub use graph::{MAX_NUMEL, MAX_OPS, MAX_TENSORS, Model, Op, OpKind, Shape, TensorInfo};
+pub use interpreter::{Isa, Kernels, NoObserver, Observer, RunOptions};
+pub use output::{MAX_OUTPUTS, Output};
+pub use parse::PRODUCT_BOUND;
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,8 @@
 use heapless::Vec;
 use micromath::F32Ext;
 
-use crate::MAX_OUTPUTS;
+/// Most output values (classes) a model may have.
+pub const MAX_OUTPUTS: usize = 64;
 
 /// The int8 logits of one inference, with their quantization.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,8 +4,7 @@
 //! op that reads it (the model output: to the end). An op's output never shares bytes with any
 //! tensor live at that op, in particular its inputs, so kernels never read what they write.
 
-use crate::MAX_TENSORS;
-use crate::model::{Op, TensorInfo};
+use crate::graph::{MAX_TENSORS, Op, TensorInfo};
 
 /// Alignment of every placement.
 const ALIGN: usize = 4;

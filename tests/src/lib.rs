@@ -13,7 +13,7 @@ use burn::prelude::*;
 use host_trainer::data::{FashionMnist, Split};
 use host_trainer::model::Preset;
 use infer_core::requant::Rounding;
-use infer_core::{Kernels, Model};
+use infer_core::{Kernels, Model, RunOptions};
 use onnx_models::ModelArtifacts;
 
 use engines::{Ort, Tract};
@@ -110,7 +110,7 @@ pub fn infer_core_logits(blob: &[u8], test: &Split, kernels: Kernels, rounding: 
                     let mut out = Vec::new();
                     for i in start..(start + per).min(n) {
                         let o = model
-                            .run_with_rounding(kernels, rounding, test.image(i), &mut arena)
+                            .run_with(RunOptions::new().kernels(kernels).rounding(rounding), test.image(i), &mut arena)
                             .map_err(|e| anyhow!("{e}"))?;
                         out.extend_from_slice(&o.values);
                     }

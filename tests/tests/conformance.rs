@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use conformance::engines::{Ort, Tract};
 use conformance::report::ModelReport;
 use host_trainer::export::manifest::Manifest;
+use infer_core::{Kernels, RunOptions};
 
 fn reports() -> &'static Vec<ModelReport> {
     static R: OnceLock<Vec<ModelReport>> = OnceLock::new();
@@ -121,8 +122,9 @@ fn onnx_files_pass_the_onnx_checker() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("ok ")).count(), files.len());
 }
 
-/// `Model::run_dispatched` (the kernels compiled for AVX2 when the CPU has it) gives the same
-/// int8 logits as the portable `Model::run` on every test image of both models.
+/// `Model::run` with `x86-dispatch` (the interpreter compiled for x86-64-v3 and the AVX2 / VNNI
+/// kernels when the CPU has them) gives the same int8 logits as the portable build's kernels
+/// (`Kernels::Baseline`) on every test image of every model.
 #[test]
 fn dispatched_infer_core_is_bit_identical_on_every_image() {
     let test = conformance::test_set().expect("test set");
@@ -130,8 +132,9 @@ fn dispatched_infer_core_is_bit_identical_on_every_image() {
         let model = infer_core::Model::parse(m.blob).expect("committed blob");
         let (mut a, mut b) = (vec![0u8; model.arena_len()], vec![0u8; model.arena_len()]);
         for (i, img) in test.pixels.chunks_exact(784).enumerate() {
-            let x = model.run(img, &mut a).expect("run");
-            let y = model.run_dispatched(img, &mut b).expect("run");
+            let baseline = RunOptions::new().kernels(Kernels::Baseline);
+            let x = model.run_with(baseline, img, &mut a).expect("run");
+            let y = model.run(img, &mut b).expect("run");
             assert_eq!(x.values, y.values, "{}: image {i}", m.name);
         }
     }

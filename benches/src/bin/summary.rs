@@ -15,9 +15,12 @@ const INT8_PEAK_AVX2: f64 = 112e9;
 /// The same with AVX-512 VNNI (vpdpbusd), the machine class's figure.
 const INT8_PEAK_VNNI: f64 = 229e9;
 
-/// The roofline of the path `Model::run_dispatched` takes on this CPU, and its name.
+/// The roofline of the path `Model::run` takes on this CPU, and its name.
 fn int8_peak() -> (f64, &'static str) {
-    if infer_core::Model::dispatches_to_vnni() { (INT8_PEAK_VNNI, "AVX-512 VNNI") } else { (INT8_PEAK_AVX2, "AVX2") }
+    match infer_core::Isa::detect() {
+        infer_core::Isa::X86Avx512Vnni => (INT8_PEAK_VNNI, "AVX-512 VNNI"),
+        _ => (INT8_PEAK_AVX2, "AVX2"),
+    }
 }
 
 fn criterion_dir() -> PathBuf {
@@ -70,7 +73,7 @@ fn main() -> Result<()> {
         let _ = writeln!(s, "| engine | batch-1 latency | per image over 10k |\n|---|---:|---:|");
         for f in [
             "infer-core-int8",
-            "infer-core-int8 dispatched",
+            "infer-core-int8 portable",
             "onnxruntime-f32",
             "onnxruntime-int8",
             "tract-f32",
@@ -85,8 +88,8 @@ fn main() -> Result<()> {
                 tp.map_or("-".into(), |ns| format!("{:.1} µs", ns / 1e3))
             );
         }
-        // infer-core's figure: the dispatched run (what a host user calls), else the portable one.
-        let ic = get("infer-core-int8 dispatched").or_else(|| get("infer-core-int8"));
+        // infer-core's figure: `Model::run` (what a host user calls).
+        let ic = get("infer-core-int8");
         if let (Some(ic), Some(ort), Some(tract)) = (ic, get("onnxruntime-f32"), get("tract-f32")) {
             let (peak, path) = int8_peak();
             let share = model.macs as f64 / (ic * 1e-9) / peak;
@@ -102,18 +105,16 @@ fn main() -> Result<()> {
             );
         }
     }
-    let path = if infer_core::Model::dispatches_to_vnni() {
-        "AVX2 and AVX-512 VNNI kernels taken on this CPU"
-    } else if infer_core::Model::dispatches_to_avx2() {
-        "AVX2 kernels taken on this CPU; no AVX-512 VNNI"
-    } else {
-        "not available on this CPU: portable kernels"
+    let path = match infer_core::Isa::detect() {
+        infer_core::Isa::X86Avx512Vnni => "AVX2 and AVX-512 VNNI kernels taken on this CPU",
+        infer_core::Isa::X86Avx2 => "AVX2 kernels taken on this CPU; no AVX-512 VNNI",
+        _ => "not available on this CPU: portable kernels",
     };
     let _ = writeln!(
         s,
-        "`infer-core-int8` is the portable build for Rust's default x86-64 target (SSE2 only). `infer-core-int8 dispatched` is `Model::run_dispatched` (feature `x86-dispatch`), chosen at run time ({path}): the interpreter compiled for x86-64-v3, AVX2 intrinsic kernels for pooled convolutions (`vpmaddwd`, the four positions of a pool window sharing each weight load) and dense layers, and an AVX-512 VNNI kernel (`vpdpbusd` on activations shifted to unsigned, with a per-channel weight-sum correction) for pooled convolutions whose patches are whole 32-byte chunks. Bit-identical to the portable run (kernel proptests; the conformance suite compares all 10,000 test images). The ratios use the dispatched figure. ONNX Runtime dispatches to AVX2/AVX-512 at run time too.\n",
+        "`infer-core-int8` is `Model::run` with feature `x86-dispatch`, which chooses its path at run time ({path}): the interpreter compiled for x86-64-v3, AVX2 intrinsic kernels for pooled convolutions (`vpmaddwd`, the four positions of a pool window sharing each weight load) and dense layers, and an AVX-512 VNNI kernel (`vpdpbusd` on activations shifted to unsigned, with a per-channel weight-sum correction) for pooled convolutions whose patches are whole 32-byte chunks. `infer-core-int8 portable` is the same model with `Kernels::Baseline`: the kernels of Rust's default x86-64 target (SSE2 only), no run-time dispatch. Bit-identical (the kernel contract; the conformance suite compares all 10,000 test images). The ratios use `Model::run`. ONNX Runtime dispatches to AVX2/AVX-512 at run time too.\n",
     );
-    s.push_str("Roofline: one core's int8 multiply-accumulate peak at 3.5 GHz, the figures for this machine class: 112 GMAC/s on the AVX2 path (vpmaddubsw + vpmaddwd, 32 MACs per cycle), 229 GMAC/s with AVX-512 VNNI. The share is taken against the peak of the path `run_dispatched` takes here. MACs count every convolution position, also those a floor-mode pool drops (cnn-baseline's conv2 computes 1,843,200 of its 2,230,272).\n");
+    s.push_str("Roofline: one core's int8 multiply-accumulate peak at 3.5 GHz, the figures for this machine class: 112 GMAC/s on the AVX2 path (vpmaddubsw + vpmaddwd, 32 MACs per cycle), 229 GMAC/s with AVX-512 VNNI. The share is taken against the peak of the path `Model::run` takes here. MACs count every convolution position, also those a floor-mode pool drops (cnn-baseline's conv2 computes 1,843,200 of its 2,230,272).\n");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
     std::fs::write(&out, &s)?;
     println!("{s}\nwritten: {}", out.display());

@@ -9,7 +9,7 @@ pub mod int8;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
-use infer_core::{Kernels, Model};
+use infer_core::{Model, RunOptions};
 use serde::Serialize;
 
 use crate::data::{FashionMnist, Split};
@@ -164,14 +164,18 @@ fn layer_reports(q: &QuantGraph, blob: &[u8], images: &Split, n: usize) -> Resul
     for i in 0..n.min(images.len()) {
         let float = q.graph.forward(images.image(i));
         model
-            .run_observed(Kernels::Fast, images.image(i), &mut arena, |op, bytes| {
-                let qp = q.act[op];
-                for (&b, &f) in bytes.iter().zip(&float[op]) {
-                    let d = qp.dequantize(b as i8) - f;
-                    signal[op] += f64::from(f) * f64::from(f);
-                    noise[op] += f64::from(d) * f64::from(d);
-                }
-            })
+            .run_with(
+                RunOptions::new().observe(|op, bytes| {
+                    let qp = q.act[op];
+                    for (&b, &f) in bytes.iter().zip(&float[op]) {
+                        let d = qp.dequantize(b as i8) - f;
+                        signal[op] += f64::from(f) * f64::from(f);
+                        noise[op] += f64::from(d) * f64::from(d);
+                    }
+                }),
+                images.image(i),
+                &mut arena,
+            )
             .map_err(|e| anyhow!("{e}"))?;
     }
     let tensors = model.tensors();

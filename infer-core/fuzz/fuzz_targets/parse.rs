@@ -5,7 +5,7 @@
 //! correct CRC (exercising every check behind it).
 #![no_main]
 
-use infer_core::{Kernels, Model};
+use infer_core::{Kernels, Model, RunOptions};
 use libfuzzer_sys::fuzz_target;
 
 fn exercise(blob: &[u8]) {
@@ -16,7 +16,7 @@ fn exercise(blob: &[u8]) {
         }
         let mut arena = vec![0u8; m.arena_len()];
         let pixels: Vec<u8> = (0..m.input_len()).map(|i| (i * 31) as u8).collect();
-        let a = m.run_with(Kernels::Reference, &pixels, &mut arena).expect("valid model runs");
+        let a = m.run_with(RunOptions::new().kernels(Kernels::Reference), &pixels, &mut arena).expect("valid model runs");
         let b = m.run(&pixels, &mut arena).expect("valid model runs");
         assert_eq!(a, b);
     }

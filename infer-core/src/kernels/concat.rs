@@ -1,7 +1,7 @@
 //! Concatenation of two flat int8 tensors, each requantized to the output's scale and zero
 //! point: `y = clamp(zp_y + round_half_even((x − zp_x) · m / 2^n), −128, 127)`.
 
-use super::ConcatParams;
+use super::params::ConcatParams;
 
 /// The kernel (already the plain form; there is nothing to speed up).
 #[cfg_attr(feature = "x86-dispatch", inline(always))]

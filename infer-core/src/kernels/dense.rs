@@ -1,6 +1,8 @@
-//! Fully connected layer: `y[c] = requant(bias[c] + Σ_k (x[k] − zp) · w[c][k])`.
+//! Fully connected layer: `y[c] = requant(bias[c] + Σ_k (x[k] − zp) · w[c][k])`: the scalar
+//! [`reference`] and the portable [`fast`] version (on the dot products of [`super::dot`]).
 
-use super::{DenseParams, Widened};
+use super::dot::Widened;
+use super::params::DenseParams;
 use crate::requant::{ROW, RequantRow, lower_clamp};
 
 /// Scalar reference.
@@ -19,7 +21,7 @@ pub fn reference(p: &DenseParams, out: &mut [u8]) {
 }
 
 /// Fast version: contiguous dot products, two output rows at a time. The input is prepared
-/// once (on the Cortex-M DSP path: its first [`super::PATCH_MAX`] bytes widened to 16-bit
+/// once (on the Cortex-M DSP path: its first [`super::params::PATCH_MAX`] bytes widened to 16-bit
 /// pairs) and shared by every row.
 #[cfg_attr(feature = "x86-dispatch", inline(always))]
 pub fn fast(p: &DenseParams, out: &mut [u8]) {

@@ -1,7 +1,7 @@
 //! Max pooling with window = stride (floor mode), directly on int8 values: max commutes with
 //! the monotonic dequantization, so the output keeps the input's scale and zero point.
 
-use super::PoolParams;
+use super::params::PoolParams;
 
 /// Scalar reference.
 pub fn reference(p: &PoolParams, out: &mut [u8]) {

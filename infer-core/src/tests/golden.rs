@@ -3,7 +3,7 @@
 use super::*;
 use crate::kernels::{self, ConcatParams, ConvParams, DenseParams, PoolParams, Sections};
 use crate::requant::Rounding;
-use crate::{Kernels, Model};
+use crate::{Kernels, Model, RunOptions};
 
 fn le_bias(b: &[i32]) -> alloc::vec::Vec<u8> {
     b.iter().flat_map(|v| v.to_le_bytes()).collect()
@@ -25,7 +25,7 @@ fn both_conv(p: &ConvParams, n: usize) -> alloc::vec::Vec<i8> {
     let mut a = alloc::vec![0u8; n];
     let mut b = alloc::vec![0u8; n];
     kernels::conv2d::reference(p, &mut a);
-    kernels::conv2d::fast(p, &mut b);
+    kernels::select::conv2d(p, &mut b);
     assert_eq!(a, b, "fast differs from reference");
     as_i8(&a)
 }
@@ -108,7 +108,7 @@ fn dense_by_hand() {
     };
     let (mut a, mut b) = ([0u8; 2], [0u8; 2]);
     kernels::dense::reference(&p, &mut a);
-    kernels::dense::fast(&p, &mut b);
+    kernels::select::dense(&p, &mut b);
     assert_eq!(as_i8(&a), [23, 12]);
     assert_eq!(a, b);
 }
@@ -120,7 +120,7 @@ fn max_pool_by_hand() {
     let p = PoolParams { input: &input, in_shape: img(4, 4, 1), size: 2, out_shape: img(2, 2, 1) };
     let (mut a, mut b) = ([0u8; 4], [0u8; 4]);
     kernels::maxpool::reference(&p, &mut a);
-    kernels::maxpool::fast(&p, &mut b);
+    kernels::select::max_pool2d(&p, &mut b);
     assert_eq!(as_i8(&a), [-3, -1, 5, 7]);
     assert_eq!(a, b);
     // Two channels interleaved, 3x3 input: floor mode drops the last row and column.
@@ -128,7 +128,7 @@ fn max_pool_by_hand() {
     let p = PoolParams { input: &input, in_shape: img(3, 3, 2), size: 2, out_shape: img(1, 1, 2) };
     let (mut a, mut b) = ([0u8; 2], [0u8; 2]);
     kernels::maxpool::reference(&p, &mut a);
-    kernels::maxpool::fast(&p, &mut b);
+    kernels::select::max_pool2d(&p, &mut b);
     // channel 0 at (0,0),(0,1),(1,0),(1,1) holds 0, 2, 6, 8; channel 1 holds −1, −3, −7, −9.
     assert_eq!(as_i8(&a), [8, -1]);
     assert_eq!(a, b);
@@ -171,8 +171,8 @@ fn whole_model_by_hand() {
     // pixels 1,2,3,4 → x − zp = 1..4. h = relu([10, −10]) → q = −128 + [10, 0] = [−118, −128].
     // concat: h − (−128) = [10, 0] ×1 → [10, 0]; x − (−128) = [1,2,3,4] ×0.5 → [0 (0.5→0), 1, 2 (1.5→2), 2].
     // y acc = 10 + 0 + 0 + 1 + 2 + 2 = 15 → ×0.5 = 7.5 → 8.
-    for k in [Kernels::Reference, Kernels::Fast] {
-        let out = m.run_with(k, &[1, 2, 3, 4], &mut arena).unwrap();
+    for k in [Kernels::Reference, Kernels::Baseline, Kernels::Fast] {
+        let out = m.run_with(RunOptions::new().kernels(k), &[1, 2, 3, 4], &mut arena).unwrap();
         assert_eq!(out.values.as_slice(), [8]);
         assert_eq!(out.dequantize(0), 2.0);
         assert_eq!(out.argmax(), 0);
@@ -186,7 +186,7 @@ fn small_cnn_runs_and_paths_agree() {
     let m = Model::parse(&blob).unwrap();
     let mut arena = alloc::vec![0u8; m.arena_len()];
     let pixels: alloc::vec::Vec<u8> = (0..36).map(|i| (i * 37 % 256) as u8).collect();
-    let a = m.run_with(Kernels::Reference, &pixels, &mut arena).unwrap();
+    let a = m.run_with(RunOptions::new().kernels(Kernels::Reference), &pixels, &mut arena).unwrap();
     let b = m.run(&pixels, &mut arena).unwrap();
     assert_eq!(a, b);
     assert_eq!(m.num_outputs(), 3);

@@ -107,7 +107,9 @@ fn requant_and_accumulator_errors() {
                 // The extreme input cannot overflow: all pixels 255 → x − zp = 255, w = −128.
                 let mut arena = alloc::vec![0u8; m.arena_len()];
                 let out = m.run(&[255; 4], &mut arena).unwrap();
-                let r = m.run_with(crate::Kernels::Reference, &[0; 4], &mut arena).unwrap();
+                let r = m
+                    .run_with(crate::RunOptions::new().kernels(crate::Kernels::Reference), &[0; 4], &mut arena)
+                    .unwrap();
                 assert_eq!(out.values.as_slice(), [127]);
                 assert_eq!(r.values.as_slice(), [127]);
             }
@@ -157,7 +159,7 @@ proptest! {
         if let Ok(m) = Model::parse(&b) {
             let mut arena = alloc::vec![0u8; m.arena_len()];
             let pixels = alloc::vec![200u8; m.input_len()];
-            let a = m.run_with(crate::Kernels::Reference, &pixels, &mut arena).unwrap();
+            let a = m.run_with(crate::RunOptions::new().kernels(crate::Kernels::Reference), &pixels, &mut arena).unwrap();
             let f = m.run(&pixels, &mut arena).unwrap();
             prop_assert_eq!(a, f);
         }

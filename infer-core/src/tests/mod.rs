@@ -1,11 +1,14 @@
-//! Tests: hand-computed goldens per kernel, fast-vs-reference proptests, blob validation.
+//! Tests: hand-computed goldens per kernel, the kernel contract per kernel set, random
+//! models, blob validation, and the source layout (imports, `unsafe`).
 
+mod contract;
 mod golden;
+mod layout;
 mod malformed;
 mod props;
 
 use crate::builder::BlobBuilder;
-use crate::model::Shape;
+use crate::graph::Shape;
 use crate::requant::Requant;
 
 /// ×0.5.

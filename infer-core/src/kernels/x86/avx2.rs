@@ -1,4 +1,5 @@
-//! x86-64 AVX2 kernels for [`crate::Model::run_dispatched`] (feature `x86-dispatch`).
+//! x86-64 AVX2 kernels (feature `x86-dispatch`; chosen by [`crate::kernels::select`] when
+//! the CPU has x86-64-v3).
 //!
 //! The portable kernels compiled for AVX2 leave most of the machine unused: LLVM turns their
 //! i16 dot products into `vpmaddwd` on 128-bit halves, and a loop that shares one weight load
@@ -11,82 +12,33 @@
 //!   each output channel's contiguous OHWI weight row is widened 16 bytes at a time
 //!   (`vpmovsxbw`) and multiplied with all four positions (four `vpmaddwd`), two channels per
 //!   input load, so a weight is loaded once per window. The window's largest accumulator is
-//!   requantized once (exact: requantization is non-decreasing). Pooled convolutions whose
-//!   patches are whole 32-byte chunks go to the AVX-512 VNNI kernel ([`super::vnni`]) when
-//!   the CPU has it.
-//! - [`conv_pool4_lanes`]: patches of at most 16 values (a 3x3 first layer), channels in lanes:
+//!   requantized once (exact: requantization is non-decreasing).
+//! - `conv_pool4_lanes`: patches of at most 16 values (a 3x3 first layer), channels in lanes:
 //!   pairs of input values broadcast against 32 channels' weight pairs, no horizontal sums.
 //! - [`dense`]: four output rows at a time share each 16-value slice of the input, widened and
 //!   centered as it is read.
 //!
-//! Same integer arithmetic as [`super::conv2d::reference`] and [`super::dense::reference`], so
-//! bit-identical results: proptested against them, and the conformance suite compares
-//! `run_dispatched` with `run` on all 10,000 test images.
+//! Same integer arithmetic as [`crate::kernels::conv2d::reference`] and
+//! [`crate::kernels::dense::reference`], so bit-identical results (the shared kernel contract
+//! checks them, and the conformance suite compares all 10,000 test images).
 //!
 //! # Audit of the `unsafe` in this file
 //!
-//! - [`Avx2`] is a token that only [`Avx2::detect`] creates, after `is_x86_feature_detected!`
-//!   confirmed AVX2 (and records whether AVX-512 VNNI and VL are there too); its methods call
-//!   the `#[target_feature]` kernels only for features the token records.
-//! - Four helpers load from or store to exactly the array they are given (`&[u8; 16]`,
-//!   `&[i16; 16]`, `[i32; 4]`, `[i32; 8]`), unaligned. Every other intrinsic used is a
-//!   register operation.
+//! Two helpers load from exactly the array they are given (`&[u8; 16]`, `&[i16; 16]`),
+//! unaligned. Every other intrinsic used is a register operation. The kernels are
+//! `#[target_feature(enable = "avx2")]`; `super::X86` calls them only with its token, which
+//! exists only when detection found AVX2.
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::{
-    __m256i, _mm_add_epi32, _mm_loadu_si128, _mm_storeu_si128, _mm256_add_epi32, _mm256_castsi256_si128,
-    _mm256_cvtepi8_epi16, _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16,
-    _mm256_max_epi32, _mm256_permute2x128_si256, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_setzero_si256,
-    _mm256_shuffle_epi32, _mm256_storeu_si256, _mm256_sub_epi16,
+    __m256i, _mm_loadu_si128, _mm256_add_epi32, _mm256_cvtepi8_epi16, _mm256_loadu_si256, _mm256_madd_epi16,
+    _mm256_max_epi32, _mm256_set1_epi16, _mm256_set1_epi32, _mm256_setzero_si256, _mm256_sub_epi16,
 };
 
-use super::{ConvParams, DenseParams};
+use super::support::{INPUT_MAX, WINDOW_LEN_MAX, chunks16, lanes8, max_of_sums4x2, sums4};
+use crate::kernels::params::{ConvParams, DenseParams};
+use crate::kernels::window::{K_MAX, Step, inside2, origin2, pooled, rows2};
 use crate::requant::{ROW, RequantRow, lower_clamp};
-
-/// Proof that this CPU executes AVX2 instructions, and whether it also has AVX-512 VNNI
-/// (with AVX-512VL, for the 256-bit forms).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Avx2 {
-    vnni: bool,
-}
-
-impl Avx2 {
-    /// The token, when the CPU has AVX2.
-    pub(crate) fn detect() -> Option<Self> {
-        let vnni = std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl");
-        std::is_x86_feature_detected!("avx2").then_some(Avx2 { vnni })
-    }
-
-    /// The token without the VNNI kernels (to test the AVX2 ones on a VNNI CPU).
-    #[cfg(test)]
-    pub(crate) fn without_vnni(self) -> Self {
-        Avx2 { vnni: false }
-    }
-
-    /// Whether the VNNI kernels run.
-    pub(crate) fn vnni(self) -> bool {
-        self.vnni
-    }
-
-    /// [`super::vnni::conv_pool4`] when the CPU has VNNI and the layer suits it, else
-    /// [`conv_pool4`]; `false` (nothing written) when neither takes the layer.
-    #[inline(always)]
-    pub(crate) fn conv(self, p: &ConvParams, out: &mut [u8]) -> bool {
-        // SAFETY: `vnni` is true only when `detect` found AVX-512 VNNI and VL (and AVX2).
-        if self.vnni && unsafe { super::vnni::conv_pool4(p, out) } {
-            return true;
-        }
-        // SAFETY: the token exists, so the CPU has AVX2 (see `detect`).
-        unsafe { conv_pool4(p, out) }
-    }
-
-    /// [`dense`]; `false` (nothing written) for an empty input.
-    #[inline(always)]
-    pub(crate) fn dense(self, p: &DenseParams, out: &mut [u8]) -> bool {
-        // SAFETY: the token exists, so the CPU has AVX2 (see `detect`).
-        unsafe { dense(p, out) }
-    }
-}
 
 /// Sixteen int8 values widened to i16.
 #[target_feature(enable = "avx2")]
@@ -103,38 +55,6 @@ fn inputs16(x: &[i16; 16]) -> __m256i {
     // SAFETY: reads the 32 bytes of `x` (unaligned load).
     unsafe { _mm256_loadu_si256(x.as_ptr().cast()) }
 }
-
-/// The sums of the eight lanes of each of four accumulators.
-#[target_feature(enable = "avx2")]
-#[inline]
-pub(super) fn sums4(a: [__m256i; 4]) -> [i32; 4] {
-    let h = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
-    let s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
-    let mut r = [0i32; 4];
-    // SAFETY: writes the 16 bytes of `r` (unaligned store).
-    unsafe { _mm_storeu_si128(r.as_mut_ptr().cast(), s) };
-    r
-}
-
-/// `v` (a whole number of 16-element chunks) as chunks.
-#[inline(always)]
-pub(super) fn chunks16<T>(v: &[T]) -> &[[T; 16]] {
-    v.as_chunks::<16>().0
-}
-
-/// The eight i32 lanes of `v`.
-#[target_feature(enable = "avx2")]
-#[inline]
-pub(super) fn lanes8(v: __m256i) -> [i32; 8] {
-    let mut r = [0i32; 8];
-    // SAFETY: writes the 32 bytes of `r` (unaligned store).
-    unsafe { _mm256_storeu_si256(r.as_mut_ptr().cast(), v) };
-    r
-}
-
-/// Largest input (`h · w · cin` values) the convolutions center once into an i16 copy (16 KiB
-/// of stack); larger inputs fall back to the portable kernels.
-pub(crate) const INPUT_MAX: usize = 8 * 1024;
 
 /// The convolution's input minus its zero point, as i16, into `dst` (same length).
 #[target_feature(enable = "avx2")]
@@ -172,65 +92,25 @@ fn gather_centered(p: &ConvParams, xin: &[i16], y0: isize, x0: isize, dst: &mut 
     }
 }
 
-/// Top-left input tap of pool-window position `i` (0..4, row-major) of pooled output (py, px).
-#[inline(always)]
-pub(super) fn window_origin(p: &ConvParams, py: usize, px: usize, i: usize) -> (isize, isize) {
-    let y0 = ((py * 2 + i / 2) * p.stride) as isize - p.pad[0] as isize;
-    let x0 = ((px * 2 + i % 2) * p.stride) as isize - p.pad[1] as isize;
-    (y0, x0)
+/// The contract of [`conv_pool4`]: a 2x2 pool, patches of 1 to [`WINDOW_LEN_MAX`] values, an
+/// input of at most [`INPUT_MAX`] values. Stack: the centered input (16 KiB) and four
+/// gathered patches (8 KiB).
+pub(crate) fn takes_conv(p: &ConvParams) -> bool {
+    let n_in = p.in_shape.numel();
+    let len = p.patch_len();
+    p.pool == 2 && len > 0 && len <= WINDOW_LEN_MAX && n_in <= INPUT_MAX && p.input.len() >= n_in
 }
 
-/// Whether the four positions of pooled output (py, px) all lie inside the image (no padding).
-#[inline(always)]
-pub(super) fn window_inside(p: &ConvParams, py: usize, px: usize) -> bool {
-    let k = p.kernel;
-    (0..4).all(|i| {
-        let (y0, x0) = window_origin(p, py, px, i);
-        y0 >= 0 && x0 >= 0 && y0 as usize + k <= p.in_shape.h && x0 as usize + k <= p.in_shape.w
-    })
-}
-
-/// The `k` kernel rows of each position of a window inside the image, read in place from `x`
-/// (one element per input value, HWC) as chunks of `N`: `segs[ky][i]`, empty where a row is
-/// out of range (never, for a window inside the image).
-#[inline(always)]
-pub(super) fn window_rows<'a, T, const N: usize>(
-    p: &ConvParams,
-    x: &'a [T],
-    py: usize,
-    px: usize,
-    segs: &mut [[&'a [[T; N]]; 4]; K_MAX],
-) {
-    let (k, cin, iw) = (p.kernel, p.in_shape.c, p.in_shape.w);
-    let run = k * cin;
-    for i in 0..4 {
-        let (y0, x0) = window_origin(p, py, px, i);
-        let start = (y0 as usize * iw + x0 as usize) * cin;
-        for (ky, seg) in segs.iter_mut().enumerate().take(k) {
-            let at = start + ky * iw * cin;
-            seg[i] = x.get(at..at + run).map(|r| r.as_chunks::<N>().0).unwrap_or(&[]);
-        }
-    }
-}
-
-/// Largest kernel side whose rows [`conv_pool4`] reads in place.
-pub(super) const K_MAX: usize = 7;
-
-/// Longest patch [`conv_pool4`] takes.
-pub(crate) const WINDOW_LEN_MAX: usize = 1024;
-
-/// Convolution + 2x2 max pool, the window's four positions sharing each weight load.
+/// Convolution + 2x2 max pool, the window's four positions sharing each weight load, on a layer
+/// [`takes_conv`] accepts.
 ///
 /// The input is centered once per call. Where a kernel row's `k · cin` values are whole
 /// 16-value chunks and the window lies inside the image, each position reads its `k` input
 /// runs in place; elsewhere the patch is gathered first (zeros in the padding).
 #[target_feature(enable = "avx2")]
-fn conv_pool4(p: &ConvParams, out: &mut [u8]) -> bool {
-    let len = p.kernel * p.kernel * p.in_shape.c;
-    let n_in = p.in_shape.h * p.in_shape.w * p.in_shape.c;
-    if p.pool != 2 || len > WINDOW_LEN_MAX || len == 0 || n_in > INPUT_MAX || p.input.len() < n_in {
-        return false;
-    }
+pub(crate) fn conv_pool4(p: &ConvParams, out: &mut [u8]) {
+    let len = p.patch_len().min(WINDOW_LEN_MAX);
+    let n_in = p.in_shape.numel().min(INPUT_MAX);
     // One spare element after the input (see `conv_pool4_lanes`).
     let mut xin = [0i16; INPUT_MAX + 1];
     let xin = &mut xin[..n_in + 1];
@@ -247,79 +127,79 @@ fn conv_pool4(p: &ConvParams, out: &mut [u8]) -> bool {
             7 => conv_pool4_lanes::<7>(p, xin, out),
             _ => conv_pool4_lanes::<8>(p, xin, out),
         }
-        return true;
+        return;
     }
     let (k, cin) = (p.kernel, p.in_shape.c);
-    let o = p.out_shape;
-    let lo = lower_clamp(p.out_zp, p.relu);
     let body = len / 16 * 16;
     let run = k * cin;
     // Kernel rows read in place need whole chunks; a patch tail needs the one-channel path.
     let in_place = run % 16 == 0 && k <= K_MAX;
     let pairs = body == len;
+    let xin: &[i16] = xin;
     let mut xc = [[0i16; WINDOW_LEN_MAX]; 4];
-    let mut best = [0i32; ROW];
-    let mut rq = RequantRow::new();
-    for c0 in (0..o.c).step_by(ROW) {
-        let nb = (o.c - c0).min(ROW);
-        p.sections.load_row(&mut rq, c0, nb);
-        let weights = p.sections.weights.get(c0 * len..).unwrap_or(&[]);
-        for py in 0..o.h {
-            for px in 0..o.w {
-                // The input of the four positions as segments of whole chunks, each paired
-                // with the weight chunks it meets: the k kernel rows read in place, or the
-                // gathered patches (their first `body` values) as one segment.
-                let mut segs: [[&[[i16; 16]]; 4]; K_MAX] = [[&[]; 4]; K_MAX];
-                let (n_segs, seg_chunks) = if in_place && window_inside(p, py, px) {
-                    window_rows(p, xin, py, px, &mut segs);
-                    (k, run / 16)
-                } else {
-                    for (i, centered) in xc.iter_mut().enumerate() {
-                        let (y0, x0) = window_origin(p, py, px, i);
-                        gather_centered(p, xin, y0, x0, &mut centered[..len]);
-                    }
-                    let [x0, x1, x2, x3] = &xc;
-                    segs[0] =
-                        [chunks16(&x0[..body]), chunks16(&x1[..body]), chunks16(&x2[..body]), chunks16(&x3[..body])];
-                    (1, body / 16)
-                };
-                let segs = &segs[..n_segs];
-                let mut rows = weights.chunks_exact(len);
-                let mut c = 0;
-                while c < nb {
-                    if pairs && c + 1 < nb {
-                        let (Some(r0), Some(r1)) = (rows.next(), rows.next()) else { break };
-                        let mut acc = [_mm256_setzero_si256(); 8];
-                        for (s, seg) in segs.iter().enumerate() {
-                            mac4x2(&mut acc, segment(r0, body, s, seg_chunks), segment(r1, body, s, seg_chunks), seg);
-                        }
-                        (best[c], best[c + 1]) = max_of_sums4x2(acc);
-                        c += 2;
-                    } else {
-                        let Some(r) = rows.next() else { break };
-                        let mut acc = [_mm256_setzero_si256(); 4];
-                        for (s, seg) in segs.iter().enumerate() {
-                            mac4(&mut acc, segment(r, body, s, seg_chunks), seg);
-                        }
-                        let mut sums = sums4(acc);
-                        // The patch tail past the last whole chunk (gathered path only).
-                        for (t, &w) in r.iter().enumerate().skip(body) {
-                            for (s, x) in sums.iter_mut().zip(&xc) {
-                                *s += x[t] as i32 * (w as i8 as i32);
-                            }
-                        }
-                        best[c] = sums[0].max(sums[1]).max(sums[2].max(sums[3]));
-                        c += 1;
-                    }
+    let mut weights: &[u8] = &[];
+    pooled(
+        p,
+        out,
+        ROW,
+        #[inline(always)]
+        |blk, step, best| {
+            let py_px = match step {
+                Step::Start => {
+                    weights = p.sections.weights.get(blk.c0 * len..).unwrap_or(&[]);
+                    return;
                 }
-                let at = (py * o.w + px) * o.c + c0;
-                if let Some(dst) = out.get_mut(at..at + nb) {
-                    rq.apply(&best[..nb], p.out_zp, lo, p.rounding, dst);
+                Step::Output { py, px } => (py, px),
+            };
+            let (py, px) = py_px;
+            // The input of the four positions as segments of whole chunks, each paired with the
+            // weight chunks it meets: the k kernel rows read in place, or the gathered patches
+            // (their first `body` values) as one segment.
+            let mut segs: [[&[[i16; 16]]; 4]; K_MAX] = [[&[]; 4]; K_MAX];
+            let (n_segs, seg_chunks) = if in_place && inside2(p, py, px) {
+                rows2(p, xin, py, px, &mut segs);
+                (k, run / 16)
+            } else {
+                for (i, centered) in xc.iter_mut().enumerate() {
+                    let (y0, x0) = origin2(p, py, px, i);
+                    gather_centered(p, xin, y0, x0, &mut centered[..len]);
+                }
+                let [x0, x1, x2, x3] = &xc;
+                segs[0] = [chunks16(&x0[..body]), chunks16(&x1[..body]), chunks16(&x2[..body]), chunks16(&x3[..body])];
+                (1, body / 16)
+            };
+            let segs = &segs[..n_segs];
+            let nb = blk.nb;
+            let mut rows = weights.chunks_exact(len);
+            let mut c = 0;
+            while c < nb {
+                if pairs && c + 1 < nb {
+                    let (Some(r0), Some(r1)) = (rows.next(), rows.next()) else { break };
+                    let mut acc = [_mm256_setzero_si256(); 8];
+                    for (s, seg) in segs.iter().enumerate() {
+                        mac4x2(&mut acc, segment(r0, body, s, seg_chunks), segment(r1, body, s, seg_chunks), seg);
+                    }
+                    (best[c], best[c + 1]) = max_of_sums4x2(acc);
+                    c += 2;
+                } else {
+                    let Some(r) = rows.next() else { break };
+                    let mut acc = [_mm256_setzero_si256(); 4];
+                    for (s, seg) in segs.iter().enumerate() {
+                        mac4(&mut acc, segment(r, body, s, seg_chunks), seg);
+                    }
+                    let mut sums = sums4(acc);
+                    // The patch tail past the last whole chunk (gathered path only).
+                    for (t, &w) in r.iter().enumerate().skip(body) {
+                        for (s, x) in sums.iter_mut().zip(&xc) {
+                            *s += x[t] as i32 * (w as i8 as i32);
+                        }
+                    }
+                    best[c] = sums[0].max(sums[1]).max(sums[2].max(sums[3]));
+                    c += 1;
                 }
             }
-        }
-    }
-    true
+        },
+    );
 }
 
 /// Weight chunks `[s · n, (s + 1) · n)` of `row`'s first `body` bytes (empty if out of range).
@@ -372,21 +252,6 @@ fn mac4x2(acc: &mut [__m256i; 8], w0: &[[u8; 16]], w1: &[[u8; 16]], x: &[&[[i16;
     *acc = [a0, a1, a2, a3, b0, b1, b2, b3];
 }
 
-/// For two channels' four position accumulators (`acc[..4]`, `acc[4..]`): the largest of
-/// each channel's four lane sums.
-#[target_feature(enable = "avx2")]
-#[inline]
-pub(super) fn max_of_sums4x2(acc: [__m256i; 8]) -> (i32, i32) {
-    let a = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[0], acc[1]), _mm256_hadd_epi32(acc[2], acc[3]));
-    let b = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[4], acc[5]), _mm256_hadd_epi32(acc[6], acc[7]));
-    // [a0 a1 a2 a3 | b0 b1 b2 b3]: each 128-bit half of `a` and `b` holds half of every sum.
-    let s = _mm256_add_epi32(_mm256_permute2x128_si256::<0x20>(a, b), _mm256_permute2x128_si256::<0x31>(a, b));
-    let m = _mm256_max_epi32(s, _mm256_shuffle_epi32::<0b0100_1110>(s));
-    let m = _mm256_max_epi32(m, _mm256_shuffle_epi32::<0b1011_0001>(m));
-    let l = lanes8(m);
-    (l[0], l[4])
-}
-
 /// Output channels [`conv_pool4_lanes`] holds in registers (four vectors of eight).
 const LANES: usize = 32;
 
@@ -398,7 +263,7 @@ fn lane_pairs(p: &ConvParams) -> usize {
 
 /// [`conv_pool4`] for patches of at most 16 values (a 3x3 first layer), channels in lanes.
 ///
-/// Per call, the weights of 32 channels are laid out pair by pair (`[pair][channel][2]`, i16):
+/// Per block, the weights of 32 channels are laid out pair by pair (`[pair][channel][2]`, i16):
 /// pairs run along each kernel row (`k · cin` contiguous input values), and a row of odd
 /// length ends in a pair whose second weight is 0. Per position each pair of input values is
 /// broadcast and one `vpmaddwd` per eight channels accumulates it, with no horizontal sums;
@@ -414,11 +279,7 @@ fn conv_pool4_lanes<const P: usize>(p: &ConvParams, xin: &[i16], out: &mut [u8])
     let len = k * k * cin;
     let run = k * cin;
     let row_pairs = run.div_ceil(2);
-    let o = p.out_shape;
-    let lo = lower_clamp(p.out_zp, p.relu);
     let mut packed = [[0i16; 2 * LANES]; P];
-    let mut best = [0i32; LANES];
-    let mut rq = RequantRow::new();
     // Centered input value at (y, x, channel), 0 in the padding.
     let value = |y: isize, x: isize, ch: usize| -> i16 {
         if y < 0 || x < 0 || y >= ih || x >= iw {
@@ -426,27 +287,31 @@ fn conv_pool4_lanes<const P: usize>(p: &ConvParams, xin: &[i16], out: &mut [u8])
         }
         xin.get((y * iw + x) as usize * cin + ch).copied().unwrap_or(0)
     };
-    for c0 in (0..o.c).step_by(LANES) {
-        let nb = (o.c - c0).min(LANES);
-        p.sections.load_row(&mut rq, c0, nb);
-        let weights = p.sections.weights.get(c0 * len..).unwrap_or(&[]);
-        for (t, lanes) in packed.iter_mut().enumerate() {
-            let (ky, q) = (t / row_pairs, t % row_pairs);
-            for (c, pair) in lanes.chunks_exact_mut(2).enumerate() {
-                for (h, v) in pair.iter_mut().enumerate() {
-                    let r = 2 * q + h;
-                    *v = match weights.get(c * len + ky * run + r) {
-                        Some(&w) if c < nb && r < run && ky < k => w as i8 as i16,
-                        _ => 0,
-                    };
+    pooled(
+        p,
+        out,
+        LANES,
+        #[inline(always)]
+        |blk, step, best| match step {
+            Step::Start => {
+                let weights = p.sections.weights.get(blk.c0 * len..).unwrap_or(&[]);
+                for (t, lanes) in packed.iter_mut().enumerate() {
+                    let (ky, q) = (t / row_pairs, t % row_pairs);
+                    for (c, pair) in lanes.chunks_exact_mut(2).enumerate() {
+                        for (h, v) in pair.iter_mut().enumerate() {
+                            let r = 2 * q + h;
+                            *v = match weights.get(c * len + ky * run + r) {
+                                Some(&w) if c < blk.nb && r < run && ky < k => w as i8 as i16,
+                                _ => 0,
+                            };
+                        }
+                    }
                 }
             }
-        }
-        for py in 0..o.h {
-            for px in 0..o.w {
+            Step::Output { py, px } => {
                 let mut m = [_mm256_set1_epi32(i32::MIN); 4];
                 for i in 0..4 {
-                    let (y0, x0) = window_origin(p, py, px, i);
+                    let (y0, x0) = origin2(p, py, px, i);
                     let mut xp = [0i32; P];
                     let inside = y0 >= 0 && x0 >= 0 && y0 + k as isize <= ih && x0 + k as isize <= iw;
                     for (t, v) in xp.iter_mut().enumerate() {
@@ -479,22 +344,23 @@ fn conv_pool4_lanes<const P: usize>(p: &ConvParams, xin: &[i16], out: &mut [u8])
                 for (dst, v) in best.chunks_exact_mut(8).zip(m) {
                     dst.copy_from_slice(&lanes8(v));
                 }
-                let at = (py * o.w + px) * o.c + c0;
-                if let Some(dst) = out.get_mut(at..at + nb) {
-                    rq.apply(&best[..nb], p.out_zp, lo, p.rounding, dst);
-                }
             }
-        }
-    }
+        },
+    );
+}
+
+/// The contract of [`dense`]: a non-empty input. Stack: one row of accumulators.
+pub(crate) fn takes_dense(p: &DenseParams) -> bool {
+    !p.input.is_empty()
 }
 
 /// Fully connected layer, four rows at a time; the input is widened and centered 16 values at
 /// a time as it is read (two instructions shared by four rows), so nothing is staged.
 #[target_feature(enable = "avx2")]
-fn dense(p: &DenseParams, out: &mut [u8]) -> bool {
+pub(crate) fn dense(p: &DenseParams, out: &mut [u8]) {
     let n = p.input.len();
     if n == 0 {
-        return false;
+        return; // never: `takes_dense`, and parse gives every tensor elements
     }
     let lo = lower_clamp(p.out_zp, p.relu);
     let zp = p.in_zp as i32;
@@ -547,5 +413,4 @@ fn dense(p: &DenseParams, out: &mut [u8]) -> bool {
         }
         rq.apply(&accs[..dst.len()], p.out_zp, lo, p.rounding, dst);
     }
-    true
 }

@@ -1,4 +1,6 @@
-//! ARMv7E-M DSP-extension kernels (feature `cortex-m-dsp`, `target_arch = "arm"`).
+//! ARMv7E-M DSP-extension primitives (feature `cortex-m-dsp`, `target_arch = "arm"`): the
+//! dot products and the prepared input ([`Widened`]) the portable kernels run on here (see
+//! `kernels/dot.rs`), and the widened forms the Cortex-M convolutions use.
 //!
 //! # Audit of the `unsafe` in this file
 //!
@@ -29,6 +31,8 @@
 #![allow(unsafe_code)]
 
 use core::arch::asm;
+
+use crate::kernels::params::PATCH_MAX;
 
 /// Bytes 0 and 2 of `x`, sign-extended into the two 16-bit lanes.
 #[inline(always)]
@@ -154,12 +158,12 @@ pub(crate) fn dot_centered(x: &[u8], w: &[u8], zp: i32) -> i32 {
     a
 }
 
-/// An input (its first [`super::PATCH_MAX`] bytes) widened once into centered 16-bit pairs, in
+/// An input (its first [`PATCH_MAX`] bytes) widened once into centered 16-bit pairs, in
 /// the lane order `SXTB16` gives the weights, then reused for every output channel; bytes past
 /// the widened part go through [`dot2_centered`]. 2 KiB of stack, zeroed once per kernel call
 /// and reloaded per patch.
 pub(crate) struct Widened {
-    pairs: [u32; super::PATCH_MAX / 2],
+    pairs: [u32; PATCH_MAX / 2],
     words: usize,
     zp: i32,
 }
@@ -167,14 +171,14 @@ pub(crate) struct Widened {
 impl Widened {
     #[inline(always)]
     pub(crate) fn new(zp: i32) -> Self {
-        Self { pairs: [0u32; super::PATCH_MAX / 2], words: 0, zp }
+        Self { pairs: [0u32; PATCH_MAX / 2], words: 0, zp }
     }
 
     /// Widens `x` (its whole 4-byte words; the rest is handled by the dot products).
     #[inline(always)]
     pub(crate) fn load(&mut self, x: &[u8]) {
         let z = (self.zp as u16 as u32) | ((self.zp as u16 as u32) << 16);
-        self.words = (x.len() / 4).min(super::PATCH_MAX / 4);
+        self.words = (x.len() / 4).min(PATCH_MAX / 4);
         for (p, c) in self.pairs.chunks_exact_mut(2).zip(x[..4 * self.words].chunks_exact(4)) {
             let v = word(c);
             p[0] = ssub16(sxtb16(v), z);
@@ -217,7 +221,7 @@ impl Widened {
     #[inline(always)]
     pub(crate) fn dot2_fixed<const L: usize>(&self, x: &[u8; L], w0: &[u8; L], w1: &[u8; L]) -> (i32, i32) {
         let full = L / 4;
-        if L > super::PATCH_MAX || self.words != full {
+        if L > PATCH_MAX || self.words != full {
             // Not loaded with `x` (never the case in the kernels): the plain loop is enough.
             return dot2_centered(x, w0, w1, self.zp);
         }

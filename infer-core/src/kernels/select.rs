@@ -1,0 +1,140 @@
+//! The one place that chooses a kernel: by op, by shape (each kernel's contract, its `takes`
+//! function next to it) and by CPU, as CMSIS-NN's `arm_convolve_wrapper_s8` chooses by shape
+//! and tract's `plug` by CPU. The interpreter calls only these functions.
+//!
+//! Convolutions, in order of preference (the first whose contract holds):
+//!
+//! | build / CPU | kernel | when |
+//! |---|---|---|
+//! | `x86-dispatch`, AVX-512 VNNI + VL | `x86/vnni.rs` `conv_pool4` | 2x2 pool, patch of whole 32-byte chunks ≤ 1 KiB, input ≤ 8 Ki values |
+//! | `x86-dispatch`, x86-64-v3 | `x86/avx2.rs` `conv_pool4` | 2x2 pool, patch ≤ 1 KiB, input ≤ 8 Ki values |
+//! | `cortex-m-dsp` | `arm/conv9.rs` | nine-byte patches, pool 1 or 2 |
+//! | `cortex-m-dsp` | `arm/conv_pool4.rs` | 2x2 pool, patch of 4 to 576 bytes |
+//! | not `cortex-m-dsp` | `conv2d::channels_inner` | patch ≤ 16 bytes |
+//! | 64-bit targets | `conv2d::pool_window4` | 2x2 pool, patch ≤ 512 bytes |
+//! | any | `conv2d::small_patch` | patch ≤ 1 KiB |
+//! | any | `conv2d::row_spans` | any |
+//!
+//! Dense layers: `x86/avx2.rs` `dense` on x86-64-v3, else `dense::fast` (SMLAD loops on the
+//! Cortex-M DSP path). Max pooling: `maxpool::fast`.
+
+#[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
+use super::arm::{conv_pool4, conv9};
+use super::params::{ConvParams, DenseParams, PATCH_MAX, PoolParams};
+#[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+use super::x86::{self, X86};
+use super::{conv2d, dense, maxpool};
+
+/// Which kernels a run may use.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Choice {
+    /// The plain scalar references.
+    Reference,
+    /// The fastest kernel for each shape that the build and this CPU allow.
+    Fast(Cpu),
+}
+
+/// What run-time CPU detection found beyond the compile target.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cpu {
+    /// The x86-64-v3 token, when the CPU has it.
+    #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+    pub(crate) x86: Option<X86>,
+}
+
+impl Cpu {
+    /// Nothing beyond the compile target.
+    pub(crate) const BASELINE: Cpu = Cpu {
+        #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+        x86: None,
+    };
+}
+
+/// The fast convolution this build has for the layer's shape, for the compile target (no
+/// run-time CPU dispatch): on a Cortex-M4 with `cortex-m-dsp`, the DSP kernels. Writes
+/// `out_shape.numel()` bytes; bit-identical to [`conv2d::reference`].
+pub fn conv2d(p: &ConvParams, out: &mut [u8]) {
+    conv2d_with(p, out, Choice::Fast(Cpu::BASELINE));
+}
+
+/// The fast dense layer for the compile target; bit-identical to [`dense::reference`].
+pub fn dense(p: &DenseParams, out: &mut [u8]) {
+    dense_with(p, out, Choice::Fast(Cpu::BASELINE));
+}
+
+/// The fast max pool; bit-identical to [`maxpool::reference`].
+pub fn max_pool2d(p: &PoolParams, out: &mut [u8]) {
+    max_pool2d_with(p, out, Choice::Fast(Cpu::BASELINE));
+}
+
+/// Convolution with the kernels `choice` allows (see the table above).
+#[cfg_attr(feature = "x86-dispatch", inline(always))]
+pub(crate) fn conv2d_with(p: &ConvParams, out: &mut [u8], choice: Choice) {
+    let Choice::Fast(cpu) = choice else { return conv2d::reference(p, out) };
+    #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+    if let Some(x) = cpu.x86 {
+        if x86::vnni::takes(p) && x.conv_pool4_vnni(p, out) {
+            return;
+        }
+        if x86::avx2::takes_conv(p) {
+            return x.conv_pool4_avx2(p, out);
+        }
+    }
+    #[cfg(not(all(feature = "x86-dispatch", target_arch = "x86_64")))]
+    let _ = cpu;
+    let len = p.patch_len();
+    #[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
+    {
+        if conv9::takes(p) {
+            return conv9::run(p, out);
+        }
+        if conv_pool4::takes(p) {
+            return conv_pool4::run(p, out);
+        }
+    }
+    #[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
+    {
+        if len == 9 {
+            return conv2d::channels_inner::<9>(p, out);
+        }
+        if len <= conv2d::CI_LEN_MAX {
+            return conv2d::channels_inner::<0>(p, out);
+        }
+    }
+    #[cfg(target_pointer_width = "64")]
+    if p.pool == 2 && len <= conv2d::WIN_LEN_MAX {
+        return conv2d::pool_window4(p, out);
+    }
+    if len == 9 {
+        // 3x3 on one channel: a patch length known at compile time unrolls the dot products.
+        conv2d::small_patch::<9>(p, out)
+    } else if len <= PATCH_MAX {
+        conv2d::small_patch::<0>(p, out)
+    } else {
+        conv2d::row_spans(p, out)
+    }
+}
+
+/// Dense layer with the kernels `choice` allows.
+#[cfg_attr(feature = "x86-dispatch", inline(always))]
+pub(crate) fn dense_with(p: &DenseParams, out: &mut [u8], choice: Choice) {
+    let Choice::Fast(cpu) = choice else { return dense::reference(p, out) };
+    #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+    if let Some(x) = cpu.x86
+        && x86::avx2::takes_dense(p)
+    {
+        return x.dense_avx2(p, out);
+    }
+    #[cfg(not(all(feature = "x86-dispatch", target_arch = "x86_64")))]
+    let _ = cpu;
+    dense::fast(p, out)
+}
+
+/// Max pool with the kernels `choice` allows.
+#[cfg_attr(feature = "x86-dispatch", inline(always))]
+pub(crate) fn max_pool2d_with(p: &PoolParams, out: &mut [u8], choice: Choice) {
+    match choice {
+        Choice::Reference => maxpool::reference(p, out),
+        Choice::Fast(_) => maxpool::fast(p, out),
+    }
+}

@@ -1,0 +1,193 @@
+//! x86-64 AVX-512 VNNI kernel (feature `x86-dispatch`; chosen by [`crate::kernels::select`]):
+//! a convolution with a fused 2x2 max pool whose patches are whole 32-byte chunks.
+//!
+//! `vpdpbusd` multiplies 32 unsigned bytes by 32 signed bytes and adds each group of four
+//! products to an i32 lane: 32 multiply-accumulates per instruction, twice `vpmaddwd`'s, with
+//! no widening. Its unsigned operand is the activation shifted by 128 (`x ^ 0x80` of the int8
+//! byte, so `u = x + 128` in 0..=255); the product sums are exact (four products of at most
+//! 255 · 128 fit easily in i32), and
+//!
+//! `Σ (x − zp) · w = Σ u · w − (128 + zp) · Σ w`,
+//!
+//! where `Σ w` (the channel's weight sum) is computed once per block, also with `vpdpbusd`
+//! (against bytes of 1). Padding taps hold `u = zp + 128`, whose centered value is 0. The
+//! window's four positions share each weight load as in [`super::avx2`], two channels share
+//! each input load, and the correction is the same for the four positions, so it is subtracted
+//! after the maximum. Bit-identical to [`crate::kernels::conv2d::reference`] (the shared
+//! kernel contract checks it).
+//!
+//! # Audit of the `unsafe` in this file
+//!
+//! `load32` reads exactly the 32-byte array it is given (unaligned load); [`conv_pool4`] is
+//! called only through `super::X86`, whose token records that detection found AVX2, AVX-512
+//! VNNI and AVX-512VL. Every other intrinsic is a register operation.
+#![allow(unsafe_code)]
+
+use core::arch::x86_64::{__m256i, _mm256_dpbusd_epi32, _mm256_loadu_si256, _mm256_set1_epi8, _mm256_setzero_si256};
+
+use super::support::{INPUT_MAX, WINDOW_LEN_MAX, lanes8, max_of_sums4x2, sums4};
+use crate::kernels::params::ConvParams;
+use crate::kernels::window::{K_MAX, Step, gather, inside2, origin2, pooled, rows2};
+use crate::requant::ROW;
+
+/// Thirty-two bytes as a vector.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn load32(b: &[u8; 32]) -> __m256i {
+    // SAFETY: reads the 32 bytes of `b` (unaligned load).
+    unsafe { _mm256_loadu_si256(b.as_ptr().cast()) }
+}
+
+/// `v` (a whole number of 32-byte chunks) as chunks.
+#[inline(always)]
+fn chunks32(v: &[u8]) -> &[[u8; 32]] {
+    v.as_chunks::<32>().0
+}
+
+/// Weight chunks `[s · n, (s + 1) · n)` of `row` (empty if out of range).
+#[inline(always)]
+fn segment(row: &[u8], s: usize, n: usize) -> &[[u8; 32]] {
+    chunks32(row).get(s * n..(s + 1) * n).unwrap_or(&[])
+}
+
+/// The contract of [`conv_pool4`]: a 2x2 pool, patches of whole 32-byte chunks up to
+/// [`WINDOW_LEN_MAX`] bytes, an input of at most [`INPUT_MAX`] values. Stack: the shifted
+/// input (8 KiB) and four gathered patches (4 KiB).
+pub(crate) fn takes(p: &ConvParams) -> bool {
+    let len = p.patch_len();
+    let n_in = p.in_shape.numel();
+    p.pool == 2
+        && len > 0
+        && len.is_multiple_of(32)
+        && len <= WINDOW_LEN_MAX
+        && n_in <= INPUT_MAX
+        && p.input.len() >= n_in
+}
+
+/// Convolution + 2x2 max pool with `vpdpbusd`, on a layer [`takes`] accepts.
+#[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
+pub(crate) fn conv_pool4(p: &ConvParams, out: &mut [u8]) {
+    let (k, cin) = (p.kernel, p.in_shape.c);
+    let len = p.patch_len().min(WINDOW_LEN_MAX);
+    let n_in = p.in_shape.numel().min(INPUT_MAX);
+    let run = k * cin;
+    let in_place = run % 32 == 0 && k <= K_MAX;
+    let shift = 128 + p.in_zp as i32;
+    let mut xu = [0u8; INPUT_MAX];
+    for (d, &v) in xu.iter_mut().zip(&p.input[..n_in]) {
+        *d = v ^ 0x80;
+    }
+    let xu = &xu[..n_in];
+    let ones = _mm256_set1_epi8(1);
+    let mut patches = [[0u8; WINDOW_LEN_MAX]; 4];
+    let mut corr = [0i32; ROW];
+    let mut weights: &[u8] = &[];
+    pooled(
+        p,
+        out,
+        ROW,
+        #[inline(always)]
+        |blk, step, best| {
+            let (py, px) = match step {
+                Step::Start => {
+                    weights = p.sections.weights.get(blk.c0 * len..).unwrap_or(&[]);
+                    for (c, row) in corr[..blk.nb].iter_mut().zip(weights.chunks_exact(len)) {
+                        let mut s = _mm256_setzero_si256();
+                        for w in chunks32(row) {
+                            s = _mm256_dpbusd_epi32(s, ones, load32(w));
+                        }
+                        *c = shift * lanes8(s).iter().sum::<i32>();
+                    }
+                    return;
+                }
+                Step::Output { py, px } => (py, px),
+            };
+            // As in the AVX2 kernel: the k kernel rows read in place, or the gathered patches (raw
+            // bytes, zero point in the padding, then shifted) as one segment.
+            let mut segs: [[&[[u8; 32]]; 4]; K_MAX] = [[&[]; 4]; K_MAX];
+            let (n_segs, seg_chunks) = if in_place && inside2(p, py, px) {
+                rows2(p, xu, py, px, &mut segs);
+                (k, run / 32)
+            } else {
+                for (i, patch) in patches.iter_mut().enumerate() {
+                    let (y0, x0) = origin2(p, py, px, i);
+                    gather(p, y0, x0, &mut patch[..len]);
+                    for b in &mut patch[..len] {
+                        *b ^= 0x80;
+                    }
+                }
+                let [a, b, c, d] = &patches;
+                segs[0] = [chunks32(&a[..len]), chunks32(&b[..len]), chunks32(&c[..len]), chunks32(&d[..len])];
+                (1, len / 32)
+            };
+            let segs = &segs[..n_segs];
+            let nb = blk.nb;
+            let mut rows = weights.chunks_exact(len);
+            let mut c = 0;
+            while c < nb {
+                if c + 1 < nb {
+                    let (Some(r0), Some(r1)) = (rows.next(), rows.next()) else { break };
+                    let mut acc = [_mm256_setzero_si256(); 8];
+                    for (s, seg) in segs.iter().enumerate() {
+                        mac4x2(&mut acc, segment(r0, s, seg_chunks), segment(r1, s, seg_chunks), seg);
+                    }
+                    let (m0, m1) = max_of_sums4x2(acc);
+                    (best[c], best[c + 1]) = (m0 - corr[c], m1 - corr[c + 1]);
+                    c += 2;
+                } else {
+                    let Some(r) = rows.next() else { break };
+                    let mut acc = [_mm256_setzero_si256(); 4];
+                    for (s, seg) in segs.iter().enumerate() {
+                        mac4(&mut acc, segment(r, s, seg_chunks), seg);
+                    }
+                    let s = sums4(acc);
+                    best[c] = s[0].max(s[1]).max(s[2].max(s[3])) - corr[c];
+                    c += 1;
+                }
+            }
+        },
+    );
+}
+
+/// `acc[i] += Σ_j x[i][j] · w[j]` (`vpdpbusd`: unsigned inputs, signed weights) for the four
+/// positions `i`, over the chunks all five slices hold.
+#[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
+#[inline]
+fn mac4(acc: &mut [__m256i; 4], w: &[[u8; 32]], x: &[&[[u8; 32]]; 4]) {
+    let n = w.len().min(x[0].len()).min(x[1].len()).min(x[2].len()).min(x[3].len());
+    let (w, x0, x1, x2, x3) = (&w[..n], &x[0][..n], &x[1][..n], &x[2][..n], &x[3][..n]);
+    let [mut a0, mut a1, mut a2, mut a3] = *acc;
+    for j in 0..n {
+        let w = load32(&w[j]);
+        a0 = _mm256_dpbusd_epi32(a0, load32(&x0[j]), w);
+        a1 = _mm256_dpbusd_epi32(a1, load32(&x1[j]), w);
+        a2 = _mm256_dpbusd_epi32(a2, load32(&x2[j]), w);
+        a3 = _mm256_dpbusd_epi32(a3, load32(&x3[j]), w);
+    }
+    *acc = [a0, a1, a2, a3];
+}
+
+/// [`mac4`] for two channels (`acc[..4]` with `w0`, `acc[4..]` with `w1`).
+#[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
+#[inline]
+fn mac4x2(acc: &mut [__m256i; 8], w0: &[[u8; 32]], w1: &[[u8; 32]], x: &[&[[u8; 32]]; 4]) {
+    let n = w0.len().min(w1.len()).min(x[0].len()).min(x[1].len()).min(x[2].len()).min(x[3].len());
+    let (w0, w1, x0, x1, x2, x3) = (&w0[..n], &w1[..n], &x[0][..n], &x[1][..n], &x[2][..n], &x[3][..n]);
+    let [mut a0, mut a1, mut a2, mut a3, mut b0, mut b1, mut b2, mut b3] = *acc;
+    for j in 0..n {
+        let (u, v) = (load32(&w0[j]), load32(&w1[j]));
+        let x = load32(&x0[j]);
+        a0 = _mm256_dpbusd_epi32(a0, x, u);
+        b0 = _mm256_dpbusd_epi32(b0, x, v);
+        let x = load32(&x1[j]);
+        a1 = _mm256_dpbusd_epi32(a1, x, u);
+        b1 = _mm256_dpbusd_epi32(b1, x, v);
+        let x = load32(&x2[j]);
+        a2 = _mm256_dpbusd_epi32(a2, x, u);
+        b2 = _mm256_dpbusd_epi32(b2, x, v);
+        let x = load32(&x3[j]);
+        a3 = _mm256_dpbusd_epi32(a3, x, u);
+        b3 = _mm256_dpbusd_epi32(b3, x, v);
+    }
+    *acc = [a0, a1, a2, a3, b0, b1, b2, b3];
+}
