@@ -157,13 +157,18 @@ impl Model<'_> {
                 Choice::Fast(Cpu::BASELINE)
             }
         };
-        self.execute_here(choice, rounding, pixels, arena, observer)
+        #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+        return self.execute_baseline(choice, rounding, pixels, arena, observer);
+        #[cfg(not(all(feature = "x86-dispatch", target_arch = "x86_64")))]
+        self.execute(choice, rounding, pixels, arena, observer)
     }
 
-    /// [`Model::execute`] compiled for the build's target, as a function of its own (so that
-    /// it is laid out apart from the copy `X86::run_v3` compiles).
+    /// With `x86-dispatch`: [`Model::execute`] compiled for the build's target as a function of
+    /// its own, apart from the copy `X86::run_v3` compiles (sharing one function cost the
+    /// portable path 2% on the MLP).
+    #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
     #[inline(never)]
-    fn execute_here<O: Observer>(
+    fn execute_baseline<O: Observer>(
         &self,
         choice: Choice,
         rounding: Rounding,
