@@ -142,7 +142,7 @@ pub fn summarize(runs: &Path) -> Result<String> {
 /// Quantizes an evaluated run into `out` (blob, per-layer report) and returns the report.
 pub fn quantize(data: &FashionMnist, run: &RunOutcome, opts: &QuantizeOptions, out: &Path) -> Result<QuantReport> {
     let opts = QuantizeOptions { checkpoint: run.test.checkpoint, ..opts.clone() };
-    quantize::quantize_run(data, &run.dir, &run.state, &run.test, &opts, out)
+    quantize::quantize_run(data, &run.dir, &run.state, &opts, out)
 }
 
 /// The command that regenerates the committed models.
@@ -158,6 +158,7 @@ pub fn publish(
     presets: &[crate::model::Preset],
 ) -> Result<crate::export::manifest::Manifest> {
     use crate::export::{float_onnx, manifest};
+
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut m = manifest::Manifest {
         dataset: data.files.iter().map(|f| (f.name.clone(), f.sha256.clone())).collect(),
@@ -169,17 +170,15 @@ pub fn publish(
             anyhow::bail!("{} has no trained run: run `cargo run -p host-trainer --release` first", dir.display());
         }
         let run = eval_existing(data, &dir, Checkpoint::Best)?;
-        let device = run.state.config.backend.device()?;
-        let net = training::load_model(&run.state.layers(), &RunPaths::new(&dir).best_model(), &device)?;
         let bpk_name = format!("{}.bpk", preset.name());
         let bpk = std::fs::read(RunPaths::new(&dir).best_model())?;
         training::write_atomic(&out.join(&bpk_name), &bpk)?;
-        let onnx_name = format!("{}.onnx", preset.name());
-        training::write_atomic(&out.join(&onnx_name), &float_onnx::float_onnx(&net, &device)?)?;
+        // Writes <preset>.onnx (the float model the compiler took) beside the int8 files.
         let q = quantize(data, &run, &QuantizeOptions::default(), out)?;
+        let onnx_name = format!("{}.onnx", preset.name());
         let mut acc = std::collections::BTreeMap::new();
         acc.insert("burn".to_string(), run.test.accuracy);
-        acc.insert("infer-core-int8".to_string(), q.int8_accuracy);
+        acc.insert("infer-core-int8".to_string(), q.int8_accuracy());
         m.models.insert(
             preset.name().to_string(),
             manifest::ModelEntry {
@@ -196,8 +195,8 @@ pub fn publish(
                 blob: manifest::Artifact::of(out, &format!("{}.ic8", preset.name()))?,
                 io: (float_onnx::INPUT.to_string(), float_onnx::OUTPUT.to_string()),
                 test_accuracy: acc,
-                arena_bytes: q.arena_bytes,
-                calibration: format!("{:?}", q.method),
+                arena_bytes: q.compile.arena_bytes,
+                calibration: format!("{:?}", q.compile.method),
             },
         );
         eprintln!("published {} -> {}", preset, out.display());

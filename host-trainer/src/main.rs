@@ -14,9 +14,9 @@ use host_trainer::evaluation::Checkpoint;
 use host_trainer::job;
 use host_trainer::model::Preset;
 use host_trainer::optimizer::{OptimizerKind, Schedule};
-use host_trainer::quantize::calibration::Method;
 use host_trainer::quantize::{QuantReport, QuantizeOptions};
 use host_trainer::training::{TrainConfig, TrainOptions};
+use int8_compiler::Method;
 
 /// Train, evaluate and report Fashion-MNIST classifiers.
 ///
@@ -489,13 +489,13 @@ fn print_quant(q: &QuantReport) {
     println!(
         "{} int8: test accuracy {:.2}% (f32 {:.2}%, {:+.2} pp), top-1 agreement {:.2}%, {:?} calibration, blob {} B, arena {} B -> {}",
         q.preset,
-        100.0 * q.int8_accuracy,
-        100.0 * q.f32_accuracy,
-        100.0 * (q.int8_accuracy - q.f32_accuracy),
-        100.0 * q.top1_agreement,
-        q.method,
-        q.blob_bytes,
-        q.arena_bytes,
+        100.0 * q.int8_accuracy(),
+        100.0 * q.f32_accuracy(),
+        100.0 * (q.int8_accuracy() - q.f32_accuracy()),
+        100.0 * q.top1_agreement(),
+        q.compile.method,
+        q.compile.blob_bytes,
+        q.compile.arena_bytes,
         q.blob_path.display()
     );
 }

@@ -31,15 +31,21 @@ fn quantized(preset: Preset, limit: usize) -> (host_trainer::quantize::QuantRepo
 #[test]
 fn quantized_mlp_tracks_the_float_model() {
     let (q, dir) = quantized(Preset::Mlp128x64, 5000);
-    assert!(q.f32_accuracy > 0.75, "{}", q.f32_accuracy);
-    assert!((q.int8_accuracy - q.f32_accuracy).abs() < 0.01, "int8 {} vs f32 {}", q.int8_accuracy, q.f32_accuracy);
-    assert!(q.top1_agreement > 0.98, "{}", q.top1_agreement);
-    assert_eq!(q.candidates.len(), 3);
-    assert_eq!(q.layers.len(), 3);
-    assert!(q.layers.iter().all(|l| l.snr_db > 25.0), "{:?}", q.layers);
+    assert!(q.f32_accuracy() > 0.75, "{}", q.f32_accuracy());
+    assert!(
+        (q.int8_accuracy() - q.f32_accuracy()).abs() < 0.01,
+        "int8 {} vs f32 {}",
+        q.int8_accuracy(),
+        q.f32_accuracy()
+    );
+    assert!(q.top1_agreement() > 0.98, "{}", q.top1_agreement());
+    assert_eq!(q.compile.candidates.len(), 3);
+    assert_eq!(q.compile.criterion, "accuracy");
+    assert_eq!(q.compile.layers.len(), 3);
+    assert!(q.compile.layers.iter().all(|l| l.snr_db > 25.0), "{:?}", q.compile.layers);
     // The written blob parses, and the reference and fast kernels agree on it.
     let blob = std::fs::read(dir.path().join("int8/mlp-128-64.ic8")).unwrap();
-    assert_eq!(blob.len(), q.blob_bytes);
+    assert_eq!(blob.len(), q.compile.blob_bytes);
     let m = Model::parse(&blob).unwrap();
     assert_eq!(m.macs(), 109_184);
     let mut arena = vec![0u8; m.arena_len()];
@@ -49,7 +55,9 @@ fn quantized_mlp_tracks_the_float_model() {
         let b = m.run(d.test.image(i), &mut arena).unwrap();
         assert_eq!(a, b);
     }
-    for f in ["int8/mlp-128-64.quant.json", "int8/mlp-128-64.quant.md"] {
+    for f in
+        ["int8/mlp-128-64.quant.json", "int8/mlp-128-64.quant.md", "int8/mlp-128-64.onnx", "int8/mlp-128-64.int8.onnx"]
+    {
         assert!(dir.path().join(f).is_file(), "{f}");
     }
 }
@@ -57,14 +65,20 @@ fn quantized_mlp_tracks_the_float_model() {
 #[test]
 fn quantized_cnn_fuses_pooling_and_tracks_the_float_model() {
     let (q, _dir) = quantized(Preset::CnnBaseline, 4000);
-    assert!(q.f32_accuracy > 0.6, "{}", q.f32_accuracy);
-    assert!((q.int8_accuracy - q.f32_accuracy).abs() < 0.015, "int8 {} vs f32 {}", q.int8_accuracy, q.f32_accuracy);
-    assert!(q.top1_agreement > 0.97, "{}", q.top1_agreement);
+    assert!(q.f32_accuracy() > 0.6, "{}", q.f32_accuracy());
+    assert!(
+        (q.int8_accuracy() - q.f32_accuracy()).abs() < 0.015,
+        "int8 {} vs f32 {}",
+        q.int8_accuracy(),
+        q.f32_accuracy()
+    );
+    assert!(q.top1_agreement() > 0.97, "{}", q.top1_agreement());
     // Conv + ReLU + pool fused twice, then two Dense layers.
-    assert_eq!(q.layers.len(), 4);
-    assert!(q.layers[0].op.contains("MaxPool 2") && q.layers[0].op.contains("ReLU"));
-    assert_eq!(q.layers[0].output, "13x13x32");
-    assert_eq!(q.macs, 2_631_040);
+    let layers = &q.compile.layers;
+    assert_eq!(layers.len(), 4);
+    assert!(layers[0].op.contains("MaxPool 2") && layers[0].op.contains("ReLU"));
+    assert_eq!(layers[0].output, "13x13x32");
+    assert_eq!(q.compile.macs, 2_631_040);
     // Input (784) + pooled conv1 output (5408) + pooled conv2 output (1600), aligned.
-    assert!(q.arena_bytes <= 784 + 5408 + 1600 + 16, "{}", q.arena_bytes);
+    assert!(q.compile.arena_bytes <= 784 + 5408 + 1600 + 16, "{}", q.compile.arena_bytes);
 }

@@ -79,6 +79,21 @@ impl Ort {
         ort_session(env, model).map(Self).map_err(|e| anyhow!("ONNX Runtime rejected the model: {e}"))
     }
 
+    /// Runs any float model: `data` (`[n, ...shape]` row-major, in batches of `batch`) into
+    /// input `input`; returns output `output`, row after row.
+    pub fn run(&mut self, input: &str, shape: &[usize], data: &[f32], output: &str, batch: usize) -> Result<Vec<f32>> {
+        let per: usize = shape.iter().product();
+        let mut out = Vec::new();
+        for chunk in data.chunks(batch * per) {
+            let dims: Vec<usize> = std::iter::once(chunk.len() / per).chain(shape.iter().copied()).collect();
+            let x = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&dims), chunk.to_vec())?;
+            let tensor = ort::value::TensorRef::from_array_view(x.view())?;
+            let result = self.0.run(ort::inputs![input => tensor])?;
+            out.extend(result[output].try_extract_array::<f32>()?.iter().copied());
+        }
+        Ok(out)
+    }
+
     /// Logits for `pixels` in batches of `batch`.
     pub fn logits(&mut self, pixels: &[u8], batch: usize) -> Result<Vec<f32>> {
         let mut out = Vec::new();

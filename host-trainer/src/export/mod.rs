@@ -3,4 +3,3 @@
 
 pub mod float_onnx;
 pub mod manifest;
-pub mod qdq_onnx;

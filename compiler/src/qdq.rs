@@ -3,7 +3,7 @@
 //! (which fuses them into integer kernels) and tract can run it.
 //!
 //! Graph (NCHW, opset 18):
-//! - `image` f32 `[N,1,28,28]` → QuantizeLinear(1/255, −128) → int8 activations;
+//! - `image` f32 `[N,1,H,W]` (pixel / 255) → QuantizeLinear(1/255, −128) → int8 activations;
 //! - per Conv/Dense: DequantizeLinear of the int8 input, of the int8 weights (per output
 //!   channel, axis 0, zero point 0) and of the int32 bias (scale `s_in · s_w[c]` as the f32
 //!   product), the float op, ReLU if fused, then QuantizeLinear to the output's parameters;
@@ -11,16 +11,21 @@
 //!   runs it on int8);
 //! - before the first Dense, `Flatten` runs on the int8 tensor; Dense weights are put back
 //!   into the CHW order ONNX's Flatten produces;
-//! - the last layer's int8 output is dequantized into `logits` f32 `[N,10]`.
+//! - a fused upper clamp (ReLU6, Clip) is the saturation of the QuantizeLinear after the op:
+//!   the quantizer ends the output range at the clamp;
+//! - the last layer's int8 output is dequantized into `logits` f32 `[N,classes]`.
+//!
+//! Written with the ONNX protobuf types of tract-onnx (`tract_onnx::pb`, prost).
 
-use anyhow::{Result, bail};
-use onnx_ir::{
-    AttributeProto, AttributeType, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto, ValueInfoProto,
+use prost::Message;
+use tract_onnx::pb::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto, attribute_proto::AttributeType, tensor_shape_proto, type_proto,
 };
-use protobuf::Message;
 
-use crate::quantize::graph::FloatOp;
-use crate::quantize::int8::{QParams, QuantGraph};
+use crate::error::CompileError;
+use crate::graph::FloatOp;
+use crate::int8::{QParams, QuantGraph};
 
 /// ONNX element types.
 mod dtype {
@@ -44,19 +49,11 @@ struct Builder {
 }
 
 fn attr_int(name: &str, v: i64) -> AttributeProto {
-    let mut a = AttributeProto::new();
-    a.name = name.into();
-    a.type_ = AttributeType::INT.into();
-    a.i = v;
-    a
+    AttributeProto { name: name.into(), r#type: AttributeType::Int.into(), i: v, ..Default::default() }
 }
 
 fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
-    let mut a = AttributeProto::new();
-    a.name = name.into();
-    a.type_ = AttributeType::INTS.into();
-    a.ints = v.to_vec();
-    a
+    AttributeProto { name: name.into(), r#type: AttributeType::Ints.into(), ints: v.to_vec(), ..Default::default() }
 }
 
 impl Builder {
@@ -66,12 +63,13 @@ impl Builder {
     }
 
     fn init(&mut self, name: &str, dtype: i32, dims: &[usize], raw: Vec<u8>) -> String {
-        let mut t = TensorProto::new();
-        t.name = name.into();
-        t.data_type = dtype;
-        t.dims = dims.iter().map(|&d| d as i64).collect();
-        t.raw_data = raw.into();
-        self.inits.push(t);
+        self.inits.push(TensorProto {
+            name: name.into(),
+            data_type: dtype,
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            raw_data: raw,
+            ..Default::default()
+        });
         name.to_string()
     }
 
@@ -82,13 +80,14 @@ impl Builder {
 
     fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<AttributeProto>) -> String {
         let out = self.fresh(&op.to_lowercase());
-        let mut n = NodeProto::new();
-        n.op_type = op.into();
-        n.name = format!("{op}_{}", self.count);
-        n.input = inputs.iter().map(|s| s.to_string()).collect();
-        n.output = vec![out.clone()];
-        n.attribute = attrs;
-        self.nodes.push(n);
+        self.nodes.push(NodeProto {
+            op_type: op.into(),
+            name: format!("{op}_{}", self.count),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![out.clone()],
+            attribute: attrs,
+            ..Default::default()
+        });
         out
     }
 
@@ -111,27 +110,27 @@ impl Builder {
 }
 
 fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
-    let mut v = ValueInfoProto::new();
-    v.name = name.into();
-    let mut t = TypeProto::new();
-    let tt = t.mut_tensor_type();
-    tt.elem_type = dtype::FLOAT;
-    let shape = tt.shape.mut_or_insert_default();
-    for d in dims {
-        shape.dim.push(Default::default());
-        if let Some(last) = shape.dim.last_mut() {
-            match d {
-                Some(n) => last.set_dim_value(*n),
-                None => last.set_dim_param("batch".into()),
-            }
-        }
+    use tensor_shape_proto::{Dimension, dimension::Value};
+    let dim = dims
+        .iter()
+        .map(|d| Dimension {
+            value: Some(match d {
+                Some(n) => Value::DimValue(*n),
+                None => Value::DimParam("batch".into()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let tensor = type_proto::Tensor { elem_type: dtype::FLOAT, shape: Some(TensorShapeProto { dim }) };
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto { value: Some(type_proto::Value::TensorType(tensor)), ..Default::default() }),
+        ..Default::default()
     }
-    v.type_ = protobuf::MessageField::some(t);
-    v
 }
 
 /// Writes `q` as a QDQ ONNX model; returns the protobuf bytes.
-pub fn qdq_onnx(q: &QuantGraph, model_name: &str) -> Result<Vec<u8>> {
+pub fn qdq_onnx(q: &QuantGraph, model_name: &str) -> Result<Vec<u8>, CompileError> {
     let mut b = Builder::default();
     let g = &q.graph;
     let mut x = b.quantize(INPUT, QParams::INPUT); // int8 NCHW
@@ -142,7 +141,7 @@ pub fn qdq_onnx(q: &QuantGraph, model_name: &str) -> Result<Vec<u8>> {
         match (&node.op, w) {
             (FloatOp::Conv { k, stride, pad, relu, pool, .. }, Some(w)) => {
                 if flat {
-                    bail!("a convolution after Flatten cannot be exported");
+                    return Err(CompileError::Internal("a convolution after Flatten cannot be exported".into()));
                 }
                 // OHWI → OIHW.
                 let (k, cin, cout) = (*k, i.c, o.c);
@@ -227,7 +226,7 @@ pub fn qdq_onnx(q: &QuantGraph, model_name: &str) -> Result<Vec<u8>> {
                 );
                 x = b.quantize(&p, *act);
             }
-            _ => bail!("layer without weights"),
+            _ => return Err(CompileError::Internal("a weighted layer without weights".into())),
         }
         x_q = *act;
     }
@@ -237,23 +236,24 @@ pub fn qdq_onnx(q: &QuantGraph, model_name: &str) -> Result<Vec<u8>> {
         last.output = vec![OUTPUT.to_string()];
     }
 
-    let mut graph = GraphProto::new();
-    graph.name = model_name.into();
-    graph.node = b.nodes;
-    graph.initializer = b.inits;
-    graph.input = vec![value_info(INPUT, &[None, Some(1), Some(28), Some(28)])];
-    graph.output = vec![value_info(OUTPUT, &[None, Some(q.output_shape().c as i64)])];
-    let mut m = ModelProto::new();
-    m.ir_version = 8;
-    m.producer_name = "fmnist-edge host-trainer".into();
-    m.producer_version = env!("CARGO_PKG_VERSION").into();
-    m.opset_import.push(Default::default());
-    if let Some(op) = m.opset_import.last_mut() {
-        op.domain = String::new();
-        op.version = OPSET;
-    }
-    m.graph = protobuf::MessageField::some(graph);
-    Ok(m.write_to_bytes()?)
+    let input = g.input;
+    let graph = GraphProto {
+        name: model_name.into(),
+        node: b.nodes,
+        initializer: b.inits,
+        input: vec![value_info(INPUT, &[None, Some(1), Some(input.h as i64), Some(input.w as i64)])],
+        output: vec![value_info(OUTPUT, &[None, Some(q.output_shape().c as i64)])],
+        ..Default::default()
+    };
+    let m = ModelProto {
+        ir_version: 8,
+        producer_name: "fmnist-edge int8-compiler".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    Ok(m.encode_to_vec())
 }
 
 /// DequantizeLinear with per-channel scales on axis 0 and zero points of `dtype`.

@@ -3,11 +3,11 @@
 
 use serde::Serialize;
 
-use super::graph::FloatGraph;
-use crate::data::Split;
+use crate::graph::FloatGraph;
+use crate::images::Images;
 
 /// How a node's real range is chosen from its calibration values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// The observed minimum and maximum.
@@ -29,9 +29,9 @@ pub struct Observations {
     pub values: Vec<Vec<f32>>,
 }
 
-/// Runs the graph over the first `n` images of `split`, on all cores.
-pub fn observe(graph: &FloatGraph, split: &Split, n: usize) -> Observations {
-    let n = n.min(split.len());
+/// Runs the graph over the first `n` images, on all cores.
+pub fn observe(graph: &FloatGraph, images: &Images, n: usize) -> Observations {
+    let n = n.min(images.len());
     let threads = std::thread::available_parallelism().map_or(1, |v| v.get()).clamp(1, 8);
     let per = n.div_ceil(threads).max(1);
     let parts: Vec<Vec<Vec<f32>>> = std::thread::scope(|s| {
@@ -41,7 +41,7 @@ pub fn observe(graph: &FloatGraph, split: &Split, n: usize) -> Observations {
                 s.spawn(move || {
                     let mut vals = vec![Vec::new(); graph.nodes.len()];
                     for i in start..(start + per).min(n) {
-                        for (v, out) in vals.iter_mut().zip(graph.forward(split.image(i))) {
+                        for (v, out) in vals.iter_mut().zip(graph.forward(images.image(i))) {
                             v.extend(out);
                         }
                     }
@@ -70,7 +70,7 @@ fn percentile(sorted: &[f32], q: f64) -> f32 {
 
 /// Squared error of quantizing `values` to int8 with range `[lo, hi]`.
 fn quant_mse(values: &[f32], lo: f32, hi: f32) -> f64 {
-    let q = super::int8::QParams::from_range(lo, hi);
+    let q = crate::int8::QParams::from_range(lo, hi);
     values
         .iter()
         .map(|&v| {

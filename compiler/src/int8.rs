@@ -2,12 +2,12 @@
 //! points from calibrated ranges, per-channel symmetric int8 weights, int32 biases, and the
 //! fixed-point requantization derived from exactly the f32 scales that the QDQ ONNX holds.
 
-use anyhow::{Result, anyhow};
 use infer_core::Shape;
 use infer_core::builder::BlobBuilder;
 use infer_core::requant::{self, Requant};
 
-use super::graph::{FloatGraph, FloatOp};
+use crate::error::CompileError;
+use crate::graph::{FloatGraph, FloatOp};
 
 /// Scale and zero point of an int8 tensor.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -70,7 +70,7 @@ pub struct QuantGraph {
     pub weights: Vec<Option<QWeights>>,
 }
 
-fn quantize_weights(w: &[f32], b: &[f32], s_in: f32, s_out: f32) -> Result<QWeights> {
+fn quantize_weights(w: &[f32], b: &[f32], s_in: f32, s_out: f32) -> Result<QWeights, CompileError> {
     let out = b.len();
     let per = w.len() / out.max(1);
     let mut q = Vec::with_capacity(w.len());
@@ -86,7 +86,10 @@ fn quantize_weights(w: &[f32], b: &[f32], s_in: f32, s_out: f32) -> Result<QWeig
         let s_b = s_in * s_w;
         bias.push(round_even(f64::from(b[c]) / f64::from(s_b)).clamp(i32::MIN as f64, i32::MAX as f64) as i32);
         let real = f64::from(s_in) * f64::from(s_w) / f64::from(s_out);
-        rq.push(requant::from_real(real).ok_or_else(|| anyhow!("requantization multiplier {real} out of range"))?);
+        rq.push(
+            requant::from_real(real)
+                .ok_or_else(|| CompileError::Quantize(format!("requantization multiplier {real} out of range")))?,
+        );
         w_scale.push(s_w);
     }
     Ok(QWeights { w: q, w_scale, bias, requant: rq })
@@ -94,14 +97,17 @@ fn quantize_weights(w: &[f32], b: &[f32], s_in: f32, s_out: f32) -> Result<QWeig
 
 impl QuantGraph {
     /// Quantizes `graph` with per-node output ranges `ranges`.
-    pub fn new(graph: &FloatGraph, ranges: &[(f32, f32)]) -> Result<Self> {
+    pub fn new(graph: &FloatGraph, ranges: &[(f32, f32)]) -> Result<Self, CompileError> {
         let mut act = Vec::with_capacity(graph.nodes.len());
         let mut weights = Vec::with_capacity(graph.nodes.len());
         let mut s_in = QParams::INPUT;
         for (node, &(lo, hi)) in graph.nodes.iter().zip(ranges) {
             let (q, w) = match &node.op {
-                FloatOp::Conv { w, b, relu, .. } | FloatOp::Dense { w, b, relu } => {
+                FloatOp::Conv { w, b, relu, max, .. } | FloatOp::Dense { w, b, relu, max } => {
+                    // A fused ReLU starts the range at 0 and an upper clamp ends it there, so
+                    // int8 saturation is the clamp (exactly, for a range that starts at 0).
                     let lo = if *relu { 0.0 } else { lo };
+                    let hi = max.map_or(hi, |m| hi.min(m));
                     let q = QParams::from_range(lo, hi);
                     (q, Some(quantize_weights(w, b, s_in.scale, q.scale)?))
                 }

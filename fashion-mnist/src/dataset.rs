@@ -7,8 +7,8 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::idx::{self, PIXELS, SIDE};
-use super::source::{self, Located, SourceError};
+use crate::idx::{self, PIXELS, SIDE};
+use crate::source::{self, Located, SourceError};
 
 /// Class names, in label order.
 pub const CLASS_NAMES: [&str; 10] =
