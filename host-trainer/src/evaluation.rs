@@ -8,7 +8,8 @@ use serde::Serialize;
 use crate::data::Split;
 use crate::metrics::{ClassificationReport, Confusion, argmax};
 use crate::model::{self, Preset};
-use crate::training::{self, RunPaths, RunState};
+use crate::run_dir::{RunPaths, RunState};
+use crate::training;
 
 /// Which checkpoint of a run to evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
@@ -62,7 +63,7 @@ pub fn evaluate_run(run_dir: &Path, state: &RunState, checkpoint: Checkpoint, te
     };
     let device = state.config.backend.device()?;
     let layers = state.layers();
-    let net = training::load_model(&layers, &path, &device)?;
+    let net = crate::run_dir::load_model(&layers, &path, &device)?;
     let eval = training::evaluate(&net, test, 512, &device)?;
     let predictions: Vec<u8> = eval.logits.chunks(10).map(|r| argmax(r) as u8).collect();
     let confusion = Confusion::new(&test.labels, &predictions);

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use serde::Serialize;
 
+use crate::config::TrainConfig;
 use crate::data::FashionMnist;
-use crate::job::splits;
-use crate::training::{self, TrainConfig, TrainOptions, write_atomic};
+use crate::run_dir::write_atomic;
+use crate::training::{self, TrainOptions};
 
 /// What to search.
 #[derive(Debug, Clone)]
@@ -80,7 +81,7 @@ pub fn run(data: &FashionMnist, spec: &GridSpec, out: &Path, quiet: bool) -> Res
         if !quiet {
             eprintln!("grid trial {}/{}: {}", i + 1, configs.len(), dir.display());
         }
-        let (train, val) = splits(data, config)?;
+        let (train, val) = config.splits(data)?;
         let state =
             training::train(config, &train, &val, &dir, TrainOptions { resume: true, quiet, stop_after: None })?;
         let best = state

@@ -5,22 +5,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::data::{FashionMnist, Split, train_val_split};
+use crate::config::TrainConfig;
+use crate::data::{FashionMnist, Split};
 use crate::evaluation::{Checkpoint, TestResult, evaluate_run};
 use crate::plots;
 use crate::quantize::{self, QuantReport, QuantizeOptions};
 use crate::report::{self, RunReport, SummaryRow};
-use crate::training::{self, RunPaths, RunState, TrainConfig, TrainOptions};
-
-/// The training and validation splits a config asks for.
-pub fn splits(data: &FashionMnist, config: &TrainConfig) -> Result<(Split, Split)> {
-    let (train, val) = train_val_split(&data.train, config.val_size, config.seed)?;
-    let train = match config.train_limit {
-        Some(n) => train.take(n),
-        None => train,
-    };
-    Ok((train, val))
-}
+use crate::run_dir::{RunPaths, RunState};
+use crate::training::{self, TrainOptions};
 
 /// What a finished run produced.
 pub struct RunOutcome {
@@ -40,7 +32,7 @@ pub fn train_and_report(
     opts: TrainOptions,
     checkpoint: Checkpoint,
 ) -> Result<RunOutcome> {
-    let (train, val) = splits(data, config)?;
+    let (train, val) = config.splits(data)?;
     if !opts.quiet {
         eprintln!(
             "training {} on {} images ({} validation), {} epochs, batch {}, lr {}, seed {}, backend {} -> {}",
@@ -72,7 +64,7 @@ pub fn report_run(
     let pics = run_dir.join("plots");
     std::fs::create_dir_all(&pics).with_context(|| format!("creating {}", pics.display()))?;
     let title = format!("{name}: {} (test accuracy {:.2}%)", state.config.preset, 100.0 * test.accuracy);
-    let (train, _) = splits(data, &state.config)?;
+    let (train, _) = state.config.splits(data)?;
     let mut pictures = Vec::new();
     let mut draw = |file: &str, f: &dyn Fn(&Path) -> Result<()>| -> Result<()> {
         f(&pics.join(file))?;
@@ -98,8 +90,8 @@ pub fn report_run(
 
 /// Re-evaluates an existing run directory.
 pub fn eval_existing(data: &FashionMnist, run_dir: &Path, checkpoint: Checkpoint) -> Result<RunOutcome> {
-    let state = training::read_state(&RunPaths::new(run_dir))?;
-    let (_, val) = splits(data, &state.config)?;
+    let state = crate::run_dir::read_state(&RunPaths::new(run_dir))?;
+    let (_, val) = state.config.splits(data)?;
     report_run(data, run_dir, &state, checkpoint, &val)
 }
 
@@ -133,8 +125,8 @@ pub fn summarize(runs: &Path) -> Result<String> {
         });
     }
     let md = report::summary_markdown(&rows);
-    training::write_atomic(&runs.join("summary.md"), md.as_bytes())?;
-    training::write_atomic(&runs.join("summary.json"), serde_json::to_string_pretty(&rows)?.as_bytes())?;
+    crate::run_dir::write_atomic(&runs.join("summary.md"), md.as_bytes())?;
+    crate::run_dir::write_atomic(&runs.join("summary.json"), serde_json::to_string_pretty(&rows)?.as_bytes())?;
     crate::plots::comparison_bars(&rows, &runs.join("comparison.png"))?;
     Ok(md)
 }
@@ -143,66 +135,6 @@ pub fn summarize(runs: &Path) -> Result<String> {
 pub fn quantize(data: &FashionMnist, run: &RunOutcome, opts: &QuantizeOptions, out: &Path) -> Result<QuantReport> {
     let opts = QuantizeOptions { checkpoint: run.test.checkpoint, ..opts.clone() };
     quantize::quantize_run(data, &run.dir, &run.state, &opts, out)
-}
-
-/// The command that regenerates the committed models.
-pub const PUBLISH_COMMAND: &str =
-    "cargo run -p host-trainer --release && cargo run -p host-trainer --release -- publish";
-
-/// Exports the trained default runs under `runs` into `out` (float ONNX, int8 QDQ ONNX,
-/// infer-core blob, quantization reports) and writes `out/manifest.json` and `out/MODELS.md`.
-pub fn publish(
-    data: &FashionMnist,
-    runs: &Path,
-    out: &Path,
-    presets: &[crate::model::Preset],
-) -> Result<crate::export::manifest::Manifest> {
-    use crate::export::{float_onnx, manifest};
-
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut m = manifest::Manifest {
-        dataset: data.files.iter().map(|f| (f.name.clone(), f.sha256.clone())).collect(),
-        ..Default::default()
-    };
-    for &preset in presets {
-        let dir = runs.join(preset.name());
-        if !RunPaths::new(&dir).state().exists() {
-            anyhow::bail!("{} has no trained run: run `cargo run -p host-trainer --release` first", dir.display());
-        }
-        let run = eval_existing(data, &dir, Checkpoint::Best)?;
-        let bpk_name = format!("{}.bpk", preset.name());
-        let bpk = std::fs::read(RunPaths::new(&dir).best_model())?;
-        training::write_atomic(&out.join(&bpk_name), &bpk)?;
-        // Writes <preset>.onnx (the float model the compiler took) beside the int8 files.
-        let q = quantize(data, &run, &QuantizeOptions::default(), out)?;
-        let onnx_name = format!("{}.onnx", preset.name());
-        let mut acc = std::collections::BTreeMap::new();
-        acc.insert("burn".to_string(), run.test.accuracy);
-        acc.insert("infer-core-int8".to_string(), q.int8_accuracy());
-        m.models.insert(
-            preset.name().to_string(),
-            manifest::ModelEntry {
-                preset: preset.name().to_string(),
-                params: run.test.params,
-                macs: run.test.macs,
-                seed: run.state.config.seed,
-                epochs: run.state.history.len(),
-                epoch: run.test.epoch,
-                command: PUBLISH_COMMAND.to_string(),
-                burn: manifest::Artifact::of(out, &bpk_name)?,
-                onnx: manifest::Artifact::of(out, &onnx_name)?,
-                onnx_int8: manifest::Artifact::of(out, &format!("{}.int8.onnx", preset.name()))?,
-                blob: manifest::Artifact::of(out, &format!("{}.ic8", preset.name()))?,
-                io: (float_onnx::INPUT.to_string(), float_onnx::OUTPUT.to_string()),
-                test_accuracy: acc,
-                arena_bytes: q.compile.arena_bytes,
-                calibration: format!("{:?}", q.compile.method),
-            },
-        );
-        eprintln!("published {} -> {}", preset, out.display());
-    }
-    m.write(out)?;
-    Ok(m)
 }
 
 /// Picks the first `per_class` images of each class of `test` (kept in test-set order) and
@@ -218,92 +150,9 @@ pub fn firmware_data(test: &Split, per_class: usize, out: &Path) -> Result<Vec<u
         .collect();
     let subset = test.subset(&picked);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    training::write_atomic(&out.join("images.bin"), &subset.pixels)?;
-    training::write_atomic(&out.join("labels.bin"), &subset.labels)?;
+    crate::run_dir::write_atomic(&out.join("images.bin"), &subset.pixels)?;
+    crate::run_dir::write_atomic(&out.join("labels.bin"), &subset.labels)?;
     let text: String = picked.iter().map(|i| format!("{i}\n")).collect();
-    training::write_atomic(&out.join("indices.txt"), text.as_bytes())?;
+    crate::run_dir::write_atomic(&out.join("indices.txt"), text.as_bytes())?;
     Ok(picked)
-}
-
-/// What a committee scored.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct CommitteeResult {
-    /// Member run directories.
-    pub members: Vec<String>,
-    /// Member test accuracies.
-    pub member_accuracy: Vec<f64>,
-    /// Member weights.
-    pub weights: Vec<f64>,
-    /// How the weights were chosen.
-    pub weighting: crate::committee::Weighting,
-    /// Whether each member also saw the mirrored test images (flip test-time augmentation);
-    /// member accuracies are then those of the two views averaged.
-    pub mirror_tta: bool,
-    /// Committee test accuracy.
-    pub accuracy: f64,
-    /// Classification report of the committee.
-    pub report: crate::metrics::ClassificationReport,
-    /// Confusion matrix of the committee.
-    pub confusion: crate::metrics::Confusion,
-}
-
-/// Evaluates each run's best checkpoint on the test set and combines their probabilities;
-/// writes `committee.md` and `committee.json` into `out`. With `mirror_tta`, each member's
-/// probabilities are the mean of those for the test images and for their mirror images.
-pub fn committee(
-    data: &FashionMnist,
-    runs: &[PathBuf],
-    weighting: crate::committee::Weighting,
-    mirror_tta: bool,
-    out: &Path,
-) -> Result<CommitteeResult> {
-    use crate::committee::{Weighting, combine, predictions, softmax_rows};
-    if runs.is_empty() {
-        anyhow::bail!("a committee needs at least one run directory");
-    }
-    let mirrored = if mirror_tta { Some(data.test.mirrored()) } else { None };
-    let (mut probs, mut weights, mut member_accuracy) = (Vec::new(), Vec::new(), Vec::new());
-    for dir in runs {
-        let state = training::read_state(&RunPaths::new(dir))?;
-        let test = evaluate_run(dir, &state, Checkpoint::Best, &data.test)?;
-        let mut p = softmax_rows(&test.logits);
-        if let Some(m) = &mirrored {
-            let flipped = evaluate_run(dir, &state, Checkpoint::Best, m)?;
-            p = combine(&[p, softmax_rows(&flipped.logits)], &[1.0, 1.0]);
-        }
-        let val_acc = state.best().map_or(0.0, |r| r.val_acc);
-        weights.push(match weighting {
-            Weighting::Mean => 1.0,
-            Weighting::ValAccuracy => val_acc,
-        });
-        member_accuracy.push(crate::metrics::Confusion::new(&data.test.labels, &predictions(&p)).accuracy());
-        probs.push(p);
-    }
-    let preds = predictions(&combine(&probs, &weights));
-    let confusion = crate::metrics::Confusion::new(&data.test.labels, &preds);
-    let r = CommitteeResult {
-        members: runs.iter().map(|p| p.display().to_string()).collect(),
-        member_accuracy,
-        weights,
-        weighting,
-        mirror_tta,
-        accuracy: confusion.accuracy(),
-        report: confusion.report(),
-        confusion,
-    };
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let views = if mirror_tta { ", each member also shown the mirrored images" } else { "" };
-    let mut md =
-        format!("# Committee ({weighting:?}{views})\n\n| member | weight | test accuracy |\n|---|---:|---:|\n");
-    for ((m, w), a) in r.members.iter().zip(&r.weights).zip(&r.member_accuracy) {
-        md.push_str(&format!("| {m} | {w:.4} | {:.2}% |\n", 100.0 * a));
-    }
-    md.push_str(&format!(
-        "\nCommittee test accuracy: **{:.2}%**, macro F1 {:.4}.\n",
-        100.0 * r.accuracy,
-        r.report.macro_avg.f1
-    ));
-    training::write_atomic(&out.join("committee.md"), md.as_bytes())?;
-    training::write_atomic(&out.join("committee.json"), serde_json::to_string_pretty(&r)?.as_bytes())?;
-    Ok(r)
 }

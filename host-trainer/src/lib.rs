@@ -4,7 +4,9 @@
 //! test-set evaluation ([`evaluation`]) → reports and pictures ([`report`], [`plots`]).
 
 pub mod backend;
+pub mod cli;
 pub mod committee;
+pub mod config;
 pub mod data;
 pub mod evaluation;
 pub mod export;
@@ -16,6 +18,9 @@ pub mod model;
 pub mod nadam;
 pub mod optimizer;
 pub mod plots;
+pub mod publish;
 pub mod quantize;
 pub mod report;
+pub mod rng;
+pub mod run_dir;
 pub mod training;

@@ -655,7 +655,7 @@ mod tests {
 
     #[test]
     fn every_preset_builds_and_runs_with_burns_param_count() {
-        let _rng = crate::training::rng_guard();
+        let _rng = crate::rng::rng_guard();
         let device = Device::flex();
         for p in Preset::ALL {
             let net = Net::new(&p.layers(), &device).unwrap();
@@ -669,7 +669,7 @@ mod tests {
 
     #[test]
     fn skip_concat_passes_the_raw_pixels_to_the_last_layer() {
-        let _rng = crate::training::rng_guard();
+        let _rng = crate::rng::rng_guard();
         let device = Device::flex();
         let net = Net::new(&Preset::MlpSkip.layers(), &device).unwrap();
         let pixels: Vec<f32> = (0..2 * 784).map(|i| (i % 97) as f32 / 97.0).collect();

@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn every_optimizer_builds_and_steps() {
-        let _rng = crate::training::rng_guard();
+        let _rng = crate::rng::rng_guard();
         use burn::optim::GradientsParams;
         use burn::prelude::*;
         let device = Device::flex().autodiff();

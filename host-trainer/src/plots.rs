@@ -13,11 +13,11 @@ use plotters::style::FontStyle;
 use crate::data::idx::{PIXELS, SIDE};
 use crate::data::{CLASS_NAMES, Split};
 use crate::metrics::Confusion;
-use crate::training::EpochRecord;
+use crate::run_dir::EpochRecord;
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
-fn init_fonts() {
+pub(crate) fn init_fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Registration only fails on a corrupt font, which the embedded one is not; drawing
@@ -27,13 +27,13 @@ fn init_fonts() {
     });
 }
 
-fn err<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> anyhow::Error {
+pub(crate) fn err<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> anyhow::Error {
     move |e| anyhow!("drawing {what}: {e}")
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(crate) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
-fn canvas(path: &Path, size: (u32, u32)) -> Result<Area<'_>> {
+pub(crate) fn canvas(path: &Path, size: (u32, u32)) -> Result<Area<'_>> {
     init_fonts();
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(err("canvas"))?;
@@ -358,54 +358,6 @@ pub fn image_grid(pixels: &[u8], cols: usize, title: &str, path: &Path) -> Resul
                 .map_err(&e)?;
         }
     }
-    root.present().map_err(e)
-}
-
-/// WGAN-GP curves per epoch: the critic's Wasserstein estimate and penalty, and the
-/// generator loss.
-pub fn gan_losses(history: &[crate::gan::training::GanEpoch], path: &Path) -> Result<()> {
-    let root = canvas(path, (800, 450))?;
-    let e = err("gan losses");
-    type Getter = fn(&crate::gan::training::GanEpoch) -> f64;
-    let series: [(&str, Getter, RGBColor); 3] = [
-        ("D(real) - D(fake)", |r| r.wasserstein, BLUE),
-        ("gradient penalty", |r| r.penalty, RED),
-        ("generator loss", |r| r.generator_loss, RGBColor(0, 140, 0)),
-    ];
-    let values = history.iter().flat_map(|r| series.iter().map(move |s| (s.1)(r)));
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
-    let pad = ((hi - lo) * 0.1).max(1e-3);
-    let mut chart = ChartBuilder::on(&root)
-        .caption("WGAN-GP losses (epoch means)", (FONT, 18))
-        .margin(12)
-        .x_label_area_size(35)
-        .y_label_area_size(55)
-        .build_cartesian_2d(1.0..history.len().max(2) as f64, (lo - pad)..(hi + pad))
-        .map_err(&e)?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .x_labels(history.len().clamp(2, 12))
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .label_style((FONT, 13))
-        .draw()
-        .map_err(&e)?;
-    for (label, get, color) in series {
-        let pts: Vec<(f64, f64)> = history.iter().map(|r| (r.epoch as f64, get(r))).collect();
-        chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-            .map_err(&e)?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-    }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(&e)?;
     root.present().map_err(e)
 }
 

@@ -7,10 +7,11 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::config::TrainConfig;
 use crate::data::CLASS_NAMES;
 use crate::data::dataset::FileInfo;
 use crate::evaluation::TestResult;
-use crate::training::{RunState, TrainConfig, write_atomic};
+use crate::run_dir::{RunState, write_atomic};
 
 /// The machine-readable report of one run.
 #[derive(Debug, Clone, Serialize)]

@@ -1,12 +1,13 @@
 //! WGAN-GP end to end on a small real subset: the critic learns, sampling and the quality
 //! report work, and the report puts real images far closer to the test set than noise.
 
+use host_trainer::config::TrainConfig;
 use host_trainer::data::FashionMnist;
 use host_trainer::evaluation::Checkpoint;
 use host_trainer::gan::{model::Widths, report, training};
 use host_trainer::job;
 use host_trainer::model::Preset;
-use host_trainer::training::{TrainConfig, TrainOptions};
+use host_trainer::training::TrainOptions;
 
 #[test]
 fn short_real_gan_run_learns_and_is_scored() {

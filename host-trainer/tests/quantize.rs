@@ -1,11 +1,12 @@
 //! End to end: train briefly, quantize, and check the int8 model against the float one.
 
+use host_trainer::config::TrainConfig;
 use host_trainer::data::FashionMnist;
 use host_trainer::evaluation::Checkpoint;
 use host_trainer::job;
 use host_trainer::model::Preset;
 use host_trainer::quantize::QuantizeOptions;
-use host_trainer::training::{TrainConfig, TrainOptions};
+use host_trainer::training::TrainOptions;
 use infer_core::{Kernels, Model, RunOptions};
 
 fn data() -> FashionMnist {

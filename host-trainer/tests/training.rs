@@ -1,10 +1,11 @@
 //! End-to-end training tests on the real dataset (FASHION_MNIST_DIR or ../shared).
 
+use host_trainer::config::TrainConfig;
 use host_trainer::data::FashionMnist;
 use host_trainer::evaluation::Checkpoint;
 use host_trainer::job;
 use host_trainer::model::Preset;
-use host_trainer::training::{self, TrainConfig, TrainOptions};
+use host_trainer::training::{self, TrainOptions};
 
 fn data() -> FashionMnist {
     FashionMnist::load(None).expect("tests need the dataset: set FASHION_MNIST_DIR=../shared/data/fashion-mnist")
@@ -65,7 +66,7 @@ fn short_real_training_beats_70_percent() {
 fn interrupted_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
     let data = data();
     let config = small(Preset::Mlp128x64, 3);
-    let (train, val) = job::splits(&data, &config).unwrap();
+    let (train, val) = config.splits(&data).unwrap();
 
     let whole = tempfile::tempdir().unwrap();
     let a = training::train(&config, &train, &val, whole.path(), QUIET).unwrap();
@@ -92,10 +93,10 @@ fn interrupted_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
 
 #[test]
 fn a_run_keeps_its_layers_when_its_preset_changes() {
-    use host_trainer::training::{RunPaths, RunState};
+    use host_trainer::run_dir::{RunPaths, RunState};
     let data = data();
     let config = TrainConfig { train_limit: Some(1_000), ..small(Preset::Mlp128, 2) };
-    let (train, val) = job::splits(&data, &config).unwrap();
+    let (train, val) = config.splits(&data).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let paths = RunPaths::new(dir.path());
     training::train(&config, &train, &val, dir.path(), TrainOptions { stop_after: Some(1), ..QUIET }).unwrap();
@@ -105,7 +106,7 @@ fn a_run_keeps_its_layers_when_its_preset_changes() {
     // Pretend the preset's layers changed after the run: its state now names a preset with
     // other layers, but records the layers it was built with.
     let write = |s: &RunState| std::fs::write(paths.state(), serde_json::to_string(s).unwrap()).unwrap();
-    let mut state = training::read_state(&paths).unwrap();
+    let mut state = host_trainer::run_dir::read_state(&paths).unwrap();
     assert_eq!(state.layers.as_deref(), Some(&Preset::Mlp128.layers()[..]));
     state.config.preset = Preset::Mlp128x64;
     write(&state);
@@ -119,7 +120,7 @@ fn a_run_keeps_its_layers_when_its_preset_changes() {
 
     // A run from before layers were recorded is read with its preset's current layers, and
     // weights that do not fit them are a clear error, not a wrong model.
-    let mut old = training::read_state(&paths).unwrap();
+    let mut old = host_trainer::run_dir::read_state(&paths).unwrap();
     old.layers = None;
     write(&old);
     let e = job::eval_existing(&data, dir.path(), Checkpoint::Best).err().expect("the weights no longer fit");
@@ -130,7 +131,7 @@ fn a_run_keeps_its_layers_when_its_preset_changes() {
 fn same_seed_same_metrics_other_seed_other_metrics() {
     let data = data();
     let config = TrainConfig { train_limit: Some(500), ..small(Preset::CnnBaseline, 1) };
-    let (train, val) = job::splits(&data, &config).unwrap();
+    let (train, val) = config.splits(&data).unwrap();
     let run = |c: &TrainConfig| {
         let dir = tempfile::tempdir().unwrap();
         training::train(c, &train, &val, dir.path(), QUIET).unwrap().history[0].clone()
@@ -214,7 +215,7 @@ fn augmented_training_is_seeded_and_draws_its_picture() {
     use host_trainer::data::augment::Augment;
     let data = data();
     let config = TrainConfig { train_limit: Some(600), augment: Augment::STUDIES, ..small(Preset::Mlp128x64, 2) };
-    let (train, val) = job::splits(&data, &config).unwrap();
+    let (train, val) = config.splits(&data).unwrap();
     let run = |c: &TrainConfig| {
         let dir = tempfile::tempdir().unwrap();
         training::train(c, &train, &val, dir.path(), QUIET).unwrap().history
@@ -259,13 +260,13 @@ fn schedules_optimizers_and_early_stopping_resume_exactly() {
             lr: if optimizer == OptimizerKind::Sgd { 0.05 } else { 1e-3 },
             ..small(Preset::Mlp128x64, 5)
         };
-        let (train, val) = job::splits(&data, &config).unwrap();
+        let (train, val) = config.splits(&data).unwrap();
         let whole = tempfile::tempdir().unwrap();
         let a = training::train(&config, &train, &val, whole.path(), QUIET).unwrap();
         let parts = tempfile::tempdir().unwrap();
         training::train(&config, &train, &val, parts.path(), TrainOptions { stop_after: Some(1), ..QUIET }).unwrap();
         let b = training::train(&config, &train, &val, parts.path(), TrainOptions { resume: true, ..QUIET }).unwrap();
-        let key = |h: &[training::EpochRecord]| {
+        let key = |h: &[host_trainer::run_dir::EpochRecord]| {
             h.iter().map(|r| (r.epoch, r.train_loss, r.val_loss, r.lr)).collect::<Vec<_>>()
         };
         assert_eq!(key(&a.history), key(&b.history), "{optimizer:?}");
@@ -301,23 +302,25 @@ fn committee_of_one_is_its_member_and_two_members_report() {
         accs.push(out.test.accuracy);
     }
     let out = tempfile::tempdir().unwrap();
-    let one = job::committee(&data, &[dirs[0].path().to_path_buf()], Weighting::Mean, false, out.path()).unwrap();
+    let one =
+        host_trainer::committee::committee(&data, &[dirs[0].path().to_path_buf()], Weighting::Mean, false, out.path())
+            .unwrap();
     assert_eq!(one.accuracy, accs[0], "a committee of one predicts what its member predicts");
     let paths: Vec<_> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
-    let two = job::committee(&data, &paths, Weighting::ValAccuracy, false, out.path()).unwrap();
+    let two = host_trainer::committee::committee(&data, &paths, Weighting::ValAccuracy, false, out.path()).unwrap();
     assert_eq!(two.member_accuracy, accs);
     assert!(two.weights.iter().all(|&w| w > 0.5 && w <= 1.0), "{:?}", two.weights);
     assert_eq!(two.confusion.total(), 10_000);
     assert!(out.path().join("committee.md").is_file() && out.path().join("committee.json").is_file());
-    assert!(job::committee(&data, &[], Weighting::Mean, false, out.path()).is_err());
+    assert!(host_trainer::committee::committee(&data, &[], Weighting::Mean, false, out.path()).is_err());
 
     // Mirror TTA, recomputed by hand from the member's logits on both views.
-    let tta = job::committee(&data, &paths, Weighting::Mean, true, out.path()).unwrap();
+    let tta = host_trainer::committee::committee(&data, &paths, Weighting::Mean, true, out.path()).unwrap();
     assert!(tta.mirror_tta);
     let mirrored = data.test.mirrored();
     let mut members = Vec::new();
     for d in &dirs {
-        let state = training::read_state(&training::RunPaths::new(d.path())).unwrap();
+        let state = host_trainer::run_dir::read_state(&host_trainer::run_dir::RunPaths::new(d.path())).unwrap();
         let views = [&data.test, &mirrored].map(|s| {
             let r = host_trainer::evaluation::evaluate_run(d.path(), &state, Checkpoint::Best, s).unwrap();
             softmax_rows(&r.logits)

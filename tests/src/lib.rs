@@ -66,7 +66,7 @@ pub fn burn_logits(m: &ModelArtifacts, test: &Split) -> Result<Vec<f32>> {
     let preset = Preset::from_name(m.name).ok_or_else(|| anyhow!("unknown preset {}", m.name))?;
     let device = Device::flex();
     let path = onnx_models::artifacts_dir().join(format!("{}.bpk", m.name));
-    let net = host_trainer::training::load_model(&preset.layers(), &path, &device)?;
+    let net = host_trainer::run_dir::load_model(&preset.layers(), &path, &device)?;
     Ok(host_trainer::training::evaluate(&net, test, 256, &device)?.logits)
 }
 

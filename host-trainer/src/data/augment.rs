@@ -7,7 +7,7 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::idx::{PIXELS, SIDE};
+use fashion_mnist::idx::{PIXELS, SIDE};
 
 /// Which augmentations to apply and how strongly. All off by default.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]

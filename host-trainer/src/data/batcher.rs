@@ -2,8 +2,8 @@
 
 use burn::prelude::*;
 
-use super::dataset::Split;
-use super::idx::{PIXELS, SIDE};
+use fashion_mnist::Split;
+use fashion_mnist::idx::{PIXELS, SIDE};
 
 /// A batch of images and their labels on a device.
 #[derive(Debug, Clone)]

@@ -87,11 +87,11 @@ impl Manifest {
 
     /// Writes `dir/manifest.json` and the README table `dir/MODELS.md`.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        crate::training::write_atomic(
+        crate::run_dir::write_atomic(
             &dir.join("manifest.json"),
             (serde_json::to_string_pretty(self)? + "\n").as_bytes(),
         )?;
-        crate::training::write_atomic(&dir.join("MODELS.md"), self.markdown().as_bytes())
+        crate::run_dir::write_atomic(&dir.join("MODELS.md"), self.markdown().as_bytes())
     }
 
     /// The table of models.

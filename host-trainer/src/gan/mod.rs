@@ -3,6 +3,7 @@
 //! training loop ([`training`]), sample quality measured with our classifiers ([`quality`]),
 //! and the `gan sample` / `gan quality` commands ([`report`]).
 
+pub mod losses_plot;
 pub mod model;
 pub mod penalty;
 pub mod quality;

@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn shapes_and_ranges() {
-        let _rng = crate::training::rng_guard();
+        let _rng = crate::rng::rng_guard();
         let device = Device::flex();
         device.seed(1);
         let g = Generator::new(Widths::default(), &device);
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn written_out_input_gradient_equals_burns() {
-        let _rng = crate::training::rng_guard();
+        let _rng = crate::rng::rng_guard();
         let device = Device::flex().autodiff();
         device.seed(3);
         let c = Critic::new(Widths { base: 16 }, &device);

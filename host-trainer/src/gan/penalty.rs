@@ -112,7 +112,7 @@ mod tests {
     /// (which is what a gradient describes) the masks are constant.
     #[test]
     fn penalty_weight_gradient_matches_finite_difference() {
-        let _rng = crate::training::rng_guard();
+        let _rng = crate::rng::rng_guard();
         let device = Device::flex().autodiff();
         device.seed(11);
         let critic = Critic::new(Widths { base: 16 }, &device);

@@ -14,7 +14,7 @@ use super::training::{GanPaths, generate, load_generator, read_state};
 use crate::data::idx::{CLASSES, PIXELS};
 use crate::data::{CLASS_NAMES, FashionMnist};
 use crate::model::Preset;
-use crate::training::{RunPaths, load_model, write_atomic};
+use crate::run_dir::{RunPaths, load_model, write_atomic};
 
 /// Parses a class given by index (`7`) or by name, case-insensitively, in full or as the part
 /// before a `/` (`sneaker`, `t-shirt`, `ankle boot`).
@@ -61,7 +61,7 @@ pub fn load_classifier(path: &Path, device: &burn::prelude::Device) -> Result<(P
             .ok_or_else(|| anyhow::anyhow!("{}: a weights file must be named <preset>.bpk", path.display()))?;
         return Ok((preset, load_model(&preset.layers(), path, device)?));
     }
-    let state = crate::training::read_state(&RunPaths::new(path))?;
+    let state = crate::run_dir::read_state(&RunPaths::new(path))?;
     let preset = state.config.preset;
     Ok((preset, load_model(&state.layers(), &RunPaths::new(path).best_model(), device)?))
 }

@@ -21,7 +21,9 @@ use super::penalty::critic_loss;
 use crate::backend::Backend;
 use crate::data::idx::{CLASSES, PIXELS};
 use crate::data::{Split, batch};
-use crate::training::{progress_bar, rng_guard, save_module, save_optim, write_atomic};
+use crate::rng::rng_guard;
+use crate::run_dir::{save_module, save_optim, write_atomic};
+use crate::training::progress_bar;
 
 /// What a GAN run is made of.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,8 +130,8 @@ pub fn read_state(paths: &GanPaths) -> Result<GanState> {
     serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
 }
 
-/// Loads a run's generator (holding [`crate::training::RNG_LOCK`] while it is built, as
-/// [`crate::training::load_model`] does).
+/// Loads a run's generator (holding [`crate::rng::RNG_LOCK`] while it is built, as
+/// [`crate::run_dir::load_model`] does).
 pub fn load_generator(paths: &GanPaths, widths: Widths, device: &Device) -> Result<Generator> {
     let _rng = rng_guard();
     load_generator_holding_rng(paths, widths, device)
@@ -322,7 +324,9 @@ pub fn train(config: &GanConfig, train: &Split, run_dir: &Path, opts: GanOptions
         save_optim(&g_opt, &paths.generator_optim())?;
         save_optim(&c_opt, &paths.critic_optim())?;
         write_atomic(&paths.state(), serde_json::to_string_pretty(&state)?.as_bytes())?;
-        crate::plots::gan_losses(&state.history, &run_dir.join("losses.png"))?;
+        let losses: Vec<(usize, [f64; 3])> =
+            state.history.iter().map(|r| (r.epoch, [r.wasserstein, r.penalty, r.generator_loss])).collect();
+        super::losses_plot::gan_losses(&losses, &run_dir.join("losses.png"))?;
     }
     Ok(state)
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::data::FashionMnist;
 use crate::evaluation::Checkpoint;
 use crate::export::float_onnx;
-use crate::training::{self, RunPaths, RunState, write_atomic};
+use crate::run_dir::{RunPaths, RunState, write_atomic};
 
 /// What the quantizer is asked to do.
 #[derive(Debug, Clone)]
@@ -81,9 +81,9 @@ pub fn quantize_run(
         Checkpoint::Last => paths.last_model(),
     };
     let device = state.config.backend.device()?;
-    let net = training::load_model(&state.layers(), &ckpt, &device)?;
+    let net = crate::run_dir::load_model(&state.layers(), &ckpt, &device)?;
     let onnx = float_onnx::float_onnx(&net, &device)?;
-    let (train, val) = crate::job::splits(data, &state.config)?;
+    let (train, val) = state.config.splits(data)?;
     let images = CompileData {
         calibration: Images::from_split(&train),
         selection: Images::from_split(&val),
@@ -120,7 +120,7 @@ mod tests {
     /// statistics.
     #[test]
     fn lowered_float_graph_matches_burn() {
-        let _rng = crate::training::rng_guard();
+        let _rng = crate::rng::rng_guard();
         let device = Device::flex();
         let pixels: Vec<u8> = (0..3 * 784).map(|i| ((i * 7919) % 256) as u8).collect();
         let bn_net = vec![
@@ -174,7 +174,7 @@ mod tests {
     /// naming the node.
     #[test]
     fn skip_concat_is_a_clear_error() {
-        let _rng = crate::training::rng_guard();
+        let _rng = crate::rng::rng_guard();
         let specs = Preset::MlpSkip.layers();
         let device = Device::flex();
         let net = Net::new(&specs, &device).unwrap();

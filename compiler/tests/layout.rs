@@ -1,0 +1,9 @@
+//! The compiler's modules import in one direction: no cycle (read from the sources).
+
+use std::path::Path;
+
+#[test]
+fn no_import_cycle_between_modules() {
+    let graph = layout_check::assert_no_cycle(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    assert!(graph["compile"].contains("lower"), "{graph:#?}");
+}

@@ -1,0 +1,518 @@
+//! The `host-trainer` command line: its arguments (clap) and what each command runs. With no
+//! arguments it runs the default job. `main.rs` only calls [`run`] and prints its error.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::backend::Backend;
+use crate::committee::Weighting;
+use crate::config::TrainConfig;
+use crate::data::FashionMnist;
+use crate::data::augment::Augment;
+use crate::evaluation::Checkpoint;
+use crate::job;
+use crate::model::Preset;
+use crate::optimizer::{OptimizerKind, Schedule};
+use crate::quantize::{QuantReport, QuantizeOptions};
+use crate::training::TrainOptions;
+use int8_compiler::Method;
+
+/// Train, evaluate and report Fashion-MNIST classifiers.
+///
+/// With no subcommand: train `mlp-128-64` (12 epochs) and `cnn-baseline` (10 epochs), evaluate
+/// both on the 10,000 test images and write reports and pictures under `--runs-dir`. Runs that
+/// are already complete are only re-evaluated; interrupted ones resume.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about)]
+pub struct Cli {
+    /// Folder with the four IDX files (else FASHION_MNIST_DIR, ../shared/data/fashion-mnist,
+    /// the cache, or a download into the cache).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Where run directories go.
+    #[arg(long, global = true, default_value = "runs")]
+    runs_dir: PathBuf,
+    /// Backend to train and evaluate on.
+    #[arg(long, global = true, value_enum, default_value_t = Backend::Flex)]
+    device: Backend,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train one preset, then evaluate and report it.
+    Train(TrainArgs),
+    /// Evaluate an existing run on the test set and rewrite its report and pictures.
+    Eval {
+        /// The run directory.
+        #[arg(long)]
+        run_dir: PathBuf,
+        /// Which checkpoint to evaluate.
+        #[arg(long, value_enum, default_value_t = Checkpoint::Best)]
+        checkpoint: Checkpoint,
+    },
+    /// Quantize a trained run to int8: calibrate, write the infer-core blob and a per-layer
+    /// report, and measure int8 accuracy with infer-core.
+    Quantize {
+        /// The run directory.
+        #[arg(long)]
+        run_dir: PathBuf,
+        /// Calibration method (default: try all, keep the best on validation).
+        #[arg(long, value_enum)]
+        method: Option<Method>,
+        /// Training images used for calibration.
+        #[arg(long, default_value_t = 2000)]
+        calibration_images: usize,
+        /// Where to write the blob and the report (default: <run-dir>/int8).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Export the trained default runs (float ONNX, int8 QDQ ONNX, infer-core blob) into the
+    /// committed `onnx-models/artifacts` with their manifest.
+    Publish {
+        /// Destination folder.
+        #[arg(long, default_value = "onnx-models/artifacts")]
+        out: PathBuf,
+    },
+    /// Write the test images the firmware example embeds: the first N test images of each
+    /// class, in test-set order, as raw pixels (`images.bin`), labels (`labels.bin`) and their
+    /// test-set indices (`indices.txt`).
+    FirmwareData {
+        /// Destination folder.
+        #[arg(long, default_value = "firmware-example/data")]
+        out: PathBuf,
+        /// Images per class.
+        #[arg(long, default_value_t = 26)]
+        per_class: usize,
+    },
+    /// Combine trained runs into a committee (averaged class probabilities) and evaluate it.
+    Committee {
+        /// Member run directories.
+        #[arg(long = "run-dir", required = true)]
+        run_dirs: Vec<PathBuf>,
+        /// Equal weights, or weights proportional to validation accuracy.
+        #[arg(long, value_enum, default_value_t = Weighting::Mean)]
+        weighting: Weighting,
+        /// Flip test-time augmentation: each member also classifies the mirrored test images
+        /// and its two views' probabilities are averaged (a committee of one run gives that
+        /// run's TTA accuracy).
+        #[arg(long)]
+        tta: bool,
+        /// Where committee.md / committee.json go.
+        #[arg(long, default_value = "runs/committee")]
+        out: PathBuf,
+    },
+    /// Summarise every reported run under --runs-dir into summary.md / summary.json and a bar
+    /// chart of test accuracy (comparison.png).
+    Report,
+    /// Grid search over learning rate × batch size (× dropout) with short trials, ranked by
+    /// validation accuracy (grid.md / grid.json); prints the best as a ready train command.
+    Grid {
+        /// Architecture.
+        #[arg(long, value_enum)]
+        preset: Preset,
+        /// Learning rates, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "0.003,0.001,0.0003")]
+        lr: Vec<f64>,
+        /// Batch sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "64,128,256")]
+        batch_size: Vec<usize>,
+        /// Dropout probabilities, comma-separated (default: the preset's own only).
+        #[arg(long, value_delimiter = ',', value_parser = dropout_probability)]
+        dropout: Vec<f64>,
+        /// Epochs per trial.
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        /// Train each trial on only the first N training images.
+        #[arg(long)]
+        train_limit: Option<usize>,
+        /// Seed (the same for every trial).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Where the trials go (default: <runs-dir>/grid/<preset>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Train a class-conditional WGAN-GP that draws new images (no action: train or resume),
+    /// then draw samples from it or measure their quality.
+    Gan(GanArgs),
+    /// Show where the dataset is, its checksums and class counts.
+    Data,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+struct GanArgs {
+    #[command(subcommand)]
+    action: Option<GanAction>,
+    #[command(flatten)]
+    train: GanTrainArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct GanTrainArgs {
+    /// Epochs (critic passes over the training images).
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Critic steps per generator step.
+    #[arg(long, default_value_t = 5)]
+    n_critic: usize,
+    /// Adam learning rate (β = 0, 0.9).
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Channels of the 7x7 feature maps (the 14x14 ones have half).
+    #[arg(long, default_value_t = 64)]
+    width: usize,
+    /// Train on only the first N training images.
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Run directory.
+    #[arg(long, default_value = "runs/gan")]
+    run_dir: PathBuf,
+    /// Continue an interrupted run.
+    #[arg(long)]
+    resume: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum GanAction {
+    /// Draw new images from a trained generator into a PNG grid.
+    Sample {
+        /// The GAN run.
+        #[arg(long, default_value = "runs/gan")]
+        run_dir: PathBuf,
+        /// How many images.
+        #[arg(long, default_value_t = 64)]
+        n: usize,
+        /// Only this class (0-9 or a name such as "sneaker"); default: all classes in turn.
+        #[arg(long)]
+        class: Option<String>,
+        /// Noise seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output PNG (default: <run-dir>/sample.png).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Score generated images with a trained classifier: Fréchet distance to the test set in
+    /// its penultimate-layer features, share classified confidently, class histogram; next to
+    /// uniform noise and real training images.
+    Quality {
+        /// The GAN run.
+        #[arg(long, default_value = "runs/gan")]
+        run_dir: PathBuf,
+        /// The classifier whose features are used: a run directory, or a `<preset>.bpk`
+        /// weights file (default: the committed CNN).
+        #[arg(long, default_value = "onnx-models/artifacts/cnn-baseline.bpk")]
+        classifier: PathBuf,
+        /// Images per class (10x this many in each set).
+        #[arg(long, default_value_t = 1000)]
+        per_class: usize,
+        /// Seed of the noise and of the uniform-noise images.
+        #[arg(long, default_value_t = 2)]
+        seed: u64,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct TrainArgs {
+    /// Architecture.
+    #[arg(long, value_enum)]
+    preset: Preset,
+    /// Epochs (default: the preset's).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Seed for initialisation, shuffling, dropout and the split.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Validation images held out of the training set.
+    #[arg(long, default_value_t = 6000)]
+    val_size: usize,
+    /// Train on only the first N training images.
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Run directory (default: <runs-dir>/<preset>).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Continue an interrupted run from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Which checkpoint to evaluate at the end.
+    #[arg(long, value_enum, default_value_t = Checkpoint::Best)]
+    checkpoint: Checkpoint,
+    /// Augment training images as the studies did (flip, ±10°, ±10% zoom, ±2 px shift); the
+    /// flags below override single settings.
+    #[arg(long)]
+    augment: bool,
+    /// Random horizontal flips.
+    #[arg(long)]
+    flip: bool,
+    /// Random rotation range, degrees.
+    #[arg(long)]
+    rotate: Option<f32>,
+    /// Random zoom range (0.1 = ±10%).
+    #[arg(long)]
+    zoom: Option<f32>,
+    /// Random shift range, pixels.
+    #[arg(long)]
+    shift: Option<i32>,
+    /// Random erasing: the probability (0 to 1) of setting one random rectangle (2-40% of the
+    /// image) of a training image to the background.
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    erase: f64,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+    optimizer: OptimizerKind,
+    /// L2 weight decay (decoupled for AdamW).
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Label smoothing (e.g. 0.1).
+    #[arg(long, default_value_t = 0.0)]
+    label_smoothing: f64,
+    /// Learning-rate schedule: constant, cosine, or plateau.
+    #[arg(long, default_value = "constant", value_parser = ["constant", "cosine", "plateau"])]
+    schedule: String,
+    /// Smallest learning rate of the cosine and plateau schedules.
+    #[arg(long, default_value_t = 1e-5)]
+    min_lr: f64,
+    /// Plateau schedule: multiply the rate by this factor...
+    #[arg(long, default_value_t = 0.5)]
+    plateau_factor: f64,
+    /// ...after this many epochs without a better validation loss.
+    #[arg(long, default_value_t = 2)]
+    plateau_patience: usize,
+    /// Stop after this many epochs without a better validation loss.
+    #[arg(long)]
+    early_stopping: Option<usize>,
+    /// Replace the preset's dropout probabilities with this one (0 to below 1).
+    #[arg(long, value_parser = dropout_probability)]
+    dropout: Option<f64>,
+}
+
+/// Parses a probability: a number from 0 to 1.
+fn probability(s: &str) -> std::result::Result<f64, String> {
+    let p: f64 = s.parse().map_err(|e| format!("{s:?} is not a number: {e}"))?;
+    if (0.0..=1.0).contains(&p) { Ok(p) } else { Err(format!("{p} is not a probability (0 to 1)")) }
+}
+
+/// Parses a dropout probability: a [`probability`] below 1 (dropping every unit leaves nothing to scale).
+fn dropout_probability(s: &str) -> std::result::Result<f64, String> {
+    let p = probability(s)?;
+    if p < 1.0 { Ok(p) } else { Err(format!("dropout {p} would drop every unit (use less than 1)")) }
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let started = Instant::now();
+    match cli.command {
+        None => default_job(&cli)?,
+        Some(Command::Train(ref a)) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let config = TrainConfig {
+                preset: a.preset,
+                epochs: a.epochs.unwrap_or(a.preset.default_epochs()),
+                batch_size: a.batch_size,
+                lr: a.lr,
+                seed: a.seed,
+                val_size: a.val_size,
+                train_limit: a.train_limit,
+                backend: cli.device,
+                augment: {
+                    let base = if a.augment { Augment::STUDIES } else { Augment::default() };
+                    Augment {
+                        flip: base.flip || a.flip,
+                        rotate_deg: a.rotate.unwrap_or(base.rotate_deg),
+                        zoom: a.zoom.unwrap_or(base.zoom),
+                        shift: a.shift.unwrap_or(base.shift),
+                        erase: a.erase as f32,
+                    }
+                },
+                optimizer: a.optimizer,
+                weight_decay: a.weight_decay,
+                label_smoothing: a.label_smoothing,
+                schedule: match a.schedule.as_str() {
+                    "cosine" => Schedule::Cosine { min_lr: a.min_lr },
+                    "plateau" => {
+                        Schedule::Plateau { factor: a.plateau_factor, patience: a.plateau_patience, min_lr: a.min_lr }
+                    }
+                    _ => Schedule::Constant,
+                },
+                early_stopping: a.early_stopping,
+                dropout: a.dropout,
+            };
+            let dir = a.run_dir.clone().unwrap_or_else(|| cli.runs_dir.join(a.preset.name()));
+            let opts = TrainOptions { resume: a.resume, ..Default::default() };
+            let out = job::train_and_report(&data, &config, &dir, opts, a.checkpoint)?;
+            print_outcome(&out);
+        }
+        Some(Command::Eval { ref run_dir, checkpoint }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let out = job::eval_existing(&data, run_dir, checkpoint)?;
+            print_outcome(&out);
+        }
+        Some(Command::Quantize { ref run_dir, method, calibration_images, ref out }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let outcome = job::eval_existing(&data, run_dir, Checkpoint::Best)?;
+            let opts = QuantizeOptions { method, calibration_images, ..Default::default() };
+            let out = out.clone().unwrap_or_else(|| run_dir.join("int8"));
+            let q = job::quantize(&data, &outcome, &opts, &out)?;
+            print_quant(&q);
+        }
+        Some(Command::Publish { ref out }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let m = crate::publish::publish(&data, &cli.runs_dir, out, &[Preset::Mlp128x64, Preset::CnnBaseline])?;
+            println!("{}", m.markdown());
+        }
+        Some(Command::FirmwareData { ref out, per_class }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let picked = job::firmware_data(&data.test, per_class, out)?;
+            println!("wrote {} test images ({per_class} per class) to {}", picked.len(), out.display());
+        }
+        Some(Command::Committee { ref run_dirs, weighting, tta, ref out }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let r = crate::committee::committee(&data, run_dirs, weighting, tta, out)?;
+            println!(
+                "committee of {} ({:?}{}): test accuracy {:.2}% (members {:?}) -> {}",
+                r.members.len(),
+                weighting,
+                if tta { ", mirror TTA" } else { "" },
+                100.0 * r.accuracy,
+                r.member_accuracy.iter().map(|a| format!("{:.2}%", 100.0 * a)).collect::<Vec<_>>(),
+                out.join("committee.md").display()
+            );
+        }
+        Some(Command::Report) => {
+            println!("{}", job::summarize(&cli.runs_dir)?);
+            println!("written: {}", cli.runs_dir.join("summary.md").display());
+        }
+        Some(Command::Gan(ref g)) => gan(&cli, g)?,
+        Some(Command::Grid { preset, ref lr, ref batch_size, ref dropout, epochs, train_limit, seed, ref out }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let spec = crate::grid::GridSpec {
+                base: TrainConfig { epochs, train_limit, seed, backend: cli.device, ..TrainConfig::for_preset(preset) },
+                lrs: lr.clone(),
+                batch_sizes: batch_size.clone(),
+                dropouts: if dropout.is_empty() { vec![None] } else { dropout.iter().map(|&d| Some(d)).collect() },
+            };
+            let out = out.clone().unwrap_or_else(|| cli.runs_dir.join("grid").join(preset.name()));
+            let trials = crate::grid::run(&data, &spec, &out, false)?;
+            println!("{}", crate::grid::markdown(&trials, &spec.base));
+            println!("written: {}", out.join("grid.md").display());
+        }
+        Some(Command::Data) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            println!("dataset: {} (found via {})", data.located.dir.display(), data.located.origin);
+            for f in &data.files {
+                println!("  {:32} sha256 {} ({})", f.name, f.sha256, f.variant);
+            }
+            println!("train: {} images, per class {:?}", data.train.len(), data.train.class_counts());
+            println!("test:  {} images, per class {:?}", data.test.len(), data.test.class_counts());
+        }
+    }
+    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn gan(cli: &Cli, g: &GanArgs) -> Result<()> {
+    use crate::gan::{model::Widths, report, training};
+    match &g.action {
+        None => {
+            let a = &g.train;
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let config = training::GanConfig {
+                epochs: a.epochs,
+                batch_size: a.batch_size,
+                n_critic: a.n_critic,
+                lr: a.lr,
+                seed: a.seed,
+                widths: Widths { base: a.width },
+                train_limit: a.train_limit,
+                backend: cli.device,
+            };
+            let train = a.train_limit.map_or_else(|| data.train.clone(), |n| data.train.take(n));
+            let opts = training::GanOptions { resume: a.resume, ..Default::default() };
+            let state = training::train(&config, &train, &a.run_dir, opts)?;
+            println!(
+                "WGAN-GP: {} epochs in {:.0} s -> {}",
+                state.history.len(),
+                state.history.iter().map(|e| e.seconds).sum::<f64>(),
+                a.run_dir.join("samples").display()
+            );
+        }
+        Some(GanAction::Sample { run_dir, n, class, seed, out }) => {
+            let class = class.as_deref().map(report::parse_class).transpose()?;
+            let out = out.clone().unwrap_or_else(|| run_dir.join("sample.png"));
+            report::sample(run_dir, *n, class, *seed, &out)?;
+            println!("wrote {n} samples to {}", out.display());
+        }
+        Some(GanAction::Quality { run_dir, classifier, per_class, seed }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let r = report::quality(&data, run_dir, classifier, *per_class, *seed)?;
+            println!("{}", report::markdown(&r));
+        }
+    }
+    Ok(())
+}
+
+fn default_job(cli: &Cli) -> Result<()> {
+    let data = FashionMnist::load(cli.data_dir.as_deref())?;
+    eprintln!("dataset: {} (found via {})", data.located.dir.display(), data.located.origin);
+    for preset in [Preset::Mlp128x64, Preset::CnnBaseline] {
+        let config = TrainConfig { backend: cli.device, ..TrainConfig::for_preset(preset) };
+        let dir = cli.runs_dir.join(preset.name());
+        let opts = TrainOptions { resume: true, ..Default::default() };
+        let out = job::train_and_report(&data, &config, &dir, opts, Checkpoint::Best)?;
+        print_outcome(&out);
+        let q = job::quantize(&data, &out, &QuantizeOptions::default(), &dir.join("int8"))?;
+        print_quant(&q);
+    }
+    println!("\n{}", job::summarize(&cli.runs_dir)?);
+    println!("summary: {}", cli.runs_dir.join("summary.md").display());
+    Ok(())
+}
+
+fn print_quant(q: &QuantReport) {
+    println!(
+        "{} int8: test accuracy {:.2}% (f32 {:.2}%, {:+.2} pp), top-1 agreement {:.2}%, {:?} calibration, blob {} B, arena {} B -> {}",
+        q.preset,
+        100.0 * q.int8_accuracy(),
+        100.0 * q.f32_accuracy(),
+        100.0 * (q.int8_accuracy() - q.f32_accuracy()),
+        100.0 * q.top1_agreement(),
+        q.compile.method,
+        q.compile.blob_bytes,
+        q.compile.arena_bytes,
+        q.blob_path.display()
+    );
+}
+
+fn print_outcome(out: &job::RunOutcome) {
+    let dir: &Path = &out.dir;
+    println!(
+        "{}: test accuracy {:.2}%, loss {:.4}, macro F1 {:.4} ({} epochs, {:.1} s) -> {}",
+        out.state.config.preset,
+        100.0 * out.test.accuracy,
+        out.test.loss,
+        out.test.report.macro_avg.f1,
+        out.state.history.len(),
+        out.state.train_seconds(),
+        dir.join("report.md").display()
+    );
+}
