@@ -17,6 +17,8 @@ use crate::job;
 use crate::model::Preset;
 use crate::optimizer::{OptimizerKind, Schedule};
 use crate::quantize::{QuantReport, QuantizeOptions};
+#[cfg(test)]
+use crate::run_dir::RunPaths;
 use crate::training::TrainOptions;
 use int8_compiler::Method;
 
@@ -74,9 +76,47 @@ enum Command {
     /// Export the trained default runs (float ONNX, int8 QDQ ONNX, infer-core blob) into the
     /// committed `onnx-models/artifacts` with their manifest.
     Publish {
+        /// Trained run directories to publish (each under its preset's name unless --name
+        /// says otherwise); without them and without --onnx, the default job's two runs.
+        #[arg(long = "run-dir")]
+        run_dirs: Vec<PathBuf>,
+        /// A float ONNX classifier made elsewhere, compiled and published with the rest
+        /// (needs --name and --train-command).
+        #[arg(long, conflicts_with = "run_dirs")]
+        onnx: Option<PathBuf>,
+        /// The published name (one run, or --onnx).
+        #[arg(long)]
+        name: Option<String>,
+        /// Leave the runs' burn weights (.bpk) out (for large models: the float ONNX carries the
+        /// same weights, and burn-onnx's re-import checks it in burn).
+        #[arg(long, conflicts_with = "onnx")]
+        without_burn_weights: bool,
+        /// For --onnx: the command that made the model (recorded in the manifest).
+        #[arg(long, requires = "onnx")]
+        train_command: Option<String>,
+        /// For --onnx: the model takes (pixel/255 − MEAN) / STD.
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, requires = "onnx")]
+        input_mean: f32,
+        /// For --onnx: the standard deviation of that normalization.
+        #[arg(long, default_value_t = 1.0, requires = "onnx")]
+        input_std: f32,
         /// Destination folder.
         #[arg(long, default_value = "onnx-models/artifacts")]
         out: PathBuf,
+    },
+    /// Classify images with an int8 model (infer-core), the float model's answer beside it.
+    Predict {
+        /// A published model's name (e.g. cnn-edge) or an infer-core blob (.ic8).
+        #[arg(long)]
+        model: String,
+        /// The float ONNX model of a blob given as a file (its input is pixel/255).
+        #[arg(long)]
+        onnx: Option<PathBuf>,
+        /// Test-set images by index (0..9999).
+        #[arg(long = "test-index")]
+        test_index: Vec<usize>,
+        /// PNG images (28x28 grayscale, white on black; other sizes are resized).
+        images: Vec<PathBuf>,
     },
     /// Write the test images the firmware example embeds: the first N test images of each
     /// class, in test-set order, as raw pixels (`images.bin`), labels (`labels.bin`) and their
@@ -317,6 +357,40 @@ fn dropout_probability(s: &str) -> std::result::Result<f64, String> {
     if p < 1.0 { Ok(p) } else { Err(format!("dropout {p} would drop every unit (use less than 1)")) }
 }
 
+/// The configuration `train` asks for: its arguments, and the global `--device`.
+fn train_config(a: &TrainArgs, device: Backend) -> TrainConfig {
+    TrainConfig {
+        preset: a.preset,
+        epochs: a.epochs.unwrap_or(a.preset.default_epochs()),
+        batch_size: a.batch_size,
+        lr: a.lr,
+        seed: a.seed,
+        val_size: a.val_size,
+        train_limit: a.train_limit,
+        backend: device,
+        augment: {
+            let base = if a.augment { Augment::STUDIES } else { Augment::default() };
+            Augment {
+                flip: base.flip || a.flip,
+                rotate_deg: a.rotate.unwrap_or(base.rotate_deg),
+                zoom: a.zoom.unwrap_or(base.zoom),
+                shift: a.shift.unwrap_or(base.shift),
+                erase: a.erase as f32,
+            }
+        },
+        optimizer: a.optimizer,
+        weight_decay: a.weight_decay,
+        label_smoothing: a.label_smoothing,
+        schedule: match a.schedule.as_str() {
+            "cosine" => Schedule::Cosine { min_lr: a.min_lr },
+            "plateau" => Schedule::Plateau { factor: a.plateau_factor, patience: a.plateau_patience, min_lr: a.min_lr },
+            _ => Schedule::Constant,
+        },
+        early_stopping: a.early_stopping,
+        dropout: a.dropout,
+    }
+}
+
 /// Parses the command line and runs it.
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
@@ -325,38 +399,7 @@ pub fn run() -> Result<()> {
         None => default_job(&cli)?,
         Some(Command::Train(ref a)) => {
             let data = FashionMnist::load(cli.data_dir.as_deref())?;
-            let config = TrainConfig {
-                preset: a.preset,
-                epochs: a.epochs.unwrap_or(a.preset.default_epochs()),
-                batch_size: a.batch_size,
-                lr: a.lr,
-                seed: a.seed,
-                val_size: a.val_size,
-                train_limit: a.train_limit,
-                backend: cli.device,
-                augment: {
-                    let base = if a.augment { Augment::STUDIES } else { Augment::default() };
-                    Augment {
-                        flip: base.flip || a.flip,
-                        rotate_deg: a.rotate.unwrap_or(base.rotate_deg),
-                        zoom: a.zoom.unwrap_or(base.zoom),
-                        shift: a.shift.unwrap_or(base.shift),
-                        erase: a.erase as f32,
-                    }
-                },
-                optimizer: a.optimizer,
-                weight_decay: a.weight_decay,
-                label_smoothing: a.label_smoothing,
-                schedule: match a.schedule.as_str() {
-                    "cosine" => Schedule::Cosine { min_lr: a.min_lr },
-                    "plateau" => {
-                        Schedule::Plateau { factor: a.plateau_factor, patience: a.plateau_patience, min_lr: a.min_lr }
-                    }
-                    _ => Schedule::Constant,
-                },
-                early_stopping: a.early_stopping,
-                dropout: a.dropout,
-            };
+            let config = train_config(a, cli.device);
             let dir = a.run_dir.clone().unwrap_or_else(|| cli.runs_dir.join(a.preset.name()));
             let opts = TrainOptions { resume: a.resume, ..Default::default() };
             let out = job::train_and_report(&data, &config, &dir, opts, a.checkpoint)?;
@@ -375,10 +418,85 @@ pub fn run() -> Result<()> {
             let q = job::quantize(&data, &outcome, &opts, &out)?;
             print_quant(&q);
         }
-        Some(Command::Publish { ref out }) => {
+        Some(Command::Publish {
+            ref run_dirs,
+            ref onnx,
+            ref name,
+            without_burn_weights,
+            ref train_command,
+            input_mean,
+            input_std,
+            ref out,
+        }) => {
             let data = FashionMnist::load(cli.data_dir.as_deref())?;
-            let m = crate::publish::publish(&data, &cli.runs_dir, out, &[Preset::Mlp128x64, Preset::CnnBaseline])?;
+            let m = match onnx {
+                Some(file) => {
+                    let (Some(name), Some(train_command)) = (name, train_command) else {
+                        anyhow::bail!("--onnx needs --name and --train-command");
+                    };
+                    let norm = int8_compiler::Normalization { mean: input_mean, std: input_std };
+                    crate::publish::publish_onnx(&data, file, name, train_command, norm, out)?
+                }
+                None => {
+                    let dirs: Vec<PathBuf> = if run_dirs.is_empty() {
+                        [Preset::Mlp128x64, Preset::CnnBaseline].iter().map(|p| cli.runs_dir.join(p.name())).collect()
+                    } else {
+                        run_dirs.clone()
+                    };
+                    crate::publish::publish_runs(&data, &dirs, name.as_deref(), !without_burn_weights, out)?
+                }
+            };
             println!("{}", m.markdown());
+        }
+        Some(Command::Predict { ref model, ref onnx, ref test_index, ref images }) => {
+            use crate::predict::{ModelRef, predict, read_png};
+            if test_index.is_empty() && images.is_empty() {
+                anyhow::bail!("nothing to classify: give PNG files or --test-index N");
+            }
+            let model = if model.ends_with(".ic8") || std::path::Path::new(model).is_file() {
+                ModelRef::Blob { blob: PathBuf::from(model), onnx: onnx.clone() }
+            } else {
+                if onnx.is_some() {
+                    anyhow::bail!("--onnx goes with a blob file; a published model has its own");
+                }
+                ModelRef::Published(model.clone())
+            };
+            let mut inputs = Vec::new();
+            if !test_index.is_empty() {
+                let data = FashionMnist::load(cli.data_dir.as_deref())?;
+                for &i in test_index {
+                    if i >= data.test.len() {
+                        anyhow::bail!("--test-index {i}: the test set has {} images", data.test.len());
+                    }
+                    inputs.push((format!("test image {i}"), data.test.image(i).to_vec(), Some(data.test.labels[i])));
+                }
+            }
+            for p in images {
+                inputs.push((p.display().to_string(), read_png(p)?, None));
+            }
+            for p in predict(&model, &inputs)? {
+                let names = crate::data::CLASS_NAMES;
+                let (c, probs) = &p.int8;
+                let mut top: Vec<usize> = (0..probs.len()).collect();
+                top.sort_by(|a, b| probs[*b].total_cmp(&probs[*a]));
+                let others: Vec<String> = top
+                    .iter()
+                    .skip(1)
+                    .take(2)
+                    .map(|&k| format!("{} {:.1}%", names.get(k).unwrap_or(&"?"), 100.0 * probs[k]))
+                    .collect();
+                let float = p.float.map_or(String::new(), |(f, pf)| {
+                    format!("; float: {} ({:.1}%)", names.get(f).unwrap_or(&"?"), 100.0 * pf)
+                });
+                let label = p.label.map_or(String::new(), |l| format!(" [label {}]", names[l as usize]));
+                println!(
+                    "{}{label}: int8: {} ({:.1}%; then {}){float}",
+                    p.source,
+                    names.get(*c).unwrap_or(&"?"),
+                    100.0 * probs[*c],
+                    others.join(", ")
+                );
+            }
         }
         Some(Command::FirmwareData { ref out, per_class }) => {
             let data = FashionMnist::load(cli.data_dir.as_deref())?;
@@ -515,4 +633,39 @@ fn print_outcome(out: &job::RunOutcome) {
         out.state.train_seconds(),
         dir.join("report.md").display()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A configuration's rendered `train` command parses back into the same configuration.
+    #[test]
+    fn train_commands_round_trip() {
+        let mut edge = TrainConfig::for_preset(Preset::CnnEdge);
+        edge.epochs = 22;
+        edge.seed = 47;
+        edge.augment = Augment { flip: true, shift: 2, erase: 0.4, ..Augment::default() };
+        edge.optimizer = OptimizerKind::AdamW;
+        edge.weight_decay = 0.01;
+        edge.label_smoothing = 0.1;
+        edge.schedule = Schedule::Cosine { min_lr: 1e-5 };
+        let mut grid = TrainConfig::for_preset(Preset::Mlp128x64);
+        grid.batch_size = 64;
+        grid.lr = 3e-4;
+        grid.dropout = Some(0.2);
+        grid.schedule = Schedule::Plateau { factor: 0.5, patience: 3, min_lr: 1e-6 };
+        grid.early_stopping = Some(4);
+        grid.train_limit = Some(5000);
+        grid.val_size = 1000;
+        grid.augment = Augment::STUDIES;
+        for config in [TrainConfig::for_preset(Preset::CnnBaseline), edge, grid] {
+            let line = config.command(&RunPaths::new("runs/x").dir);
+            let args: Vec<&str> = line.split(" -- ").nth(1).unwrap().split_whitespace().collect();
+            let cli = Cli::try_parse_from(std::iter::once("host-trainer").chain(args.iter().copied())).unwrap();
+            let Some(Command::Train(a)) = &cli.command else { panic!("{line}") };
+            assert_eq!(train_config(a, cli.device), config, "{line}");
+            assert_eq!(a.run_dir.as_deref(), Some(std::path::Path::new("runs/x")));
+        }
+    }
 }

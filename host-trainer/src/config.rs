@@ -96,3 +96,83 @@ impl TrainConfig {
         layers
     }
 }
+
+impl TrainConfig {
+    /// The `host-trainer train` command line that asks for exactly this configuration, with
+    /// `run_dir`: every setting that differs from the command's defaults, in a fixed order.
+    pub fn command(&self, run_dir: &std::path::Path) -> String {
+        use clap::ValueEnum;
+        let name = |v: Option<clap::builder::PossibleValue>| v.map_or(String::new(), |v| v.get_name().to_string());
+        let mut a = vec![format!("--preset {}", self.preset.name())];
+        if self.epochs != self.preset.default_epochs() {
+            a.push(format!("--epochs {}", self.epochs));
+        }
+        if self.batch_size != 128 {
+            a.push(format!("--batch-size {}", self.batch_size));
+        }
+        if self.lr != 1e-3 {
+            a.push(format!("--lr {}", self.lr));
+        }
+        a.push(format!("--seed {}", self.seed));
+        if self.val_size != 6000 {
+            a.push(format!("--val-size {}", self.val_size));
+        }
+        if let Some(n) = self.train_limit {
+            a.push(format!("--train-limit {n}"));
+        }
+        let g = &self.augment;
+        if g.flip {
+            a.push("--flip".into());
+        }
+        for (flag, v) in [("--rotate", g.rotate_deg), ("--zoom", g.zoom), ("--erase", g.erase)] {
+            if v != 0.0 {
+                a.push(format!("{flag} {v}"));
+            }
+        }
+        if g.shift != 0 {
+            a.push(format!("--shift {}", g.shift));
+        }
+        if self.optimizer != OptimizerKind::Adam {
+            a.push(format!("--optimizer {}", name(self.optimizer.to_possible_value())));
+        }
+        if self.weight_decay != 0.0 {
+            a.push(format!("--weight-decay {}", self.weight_decay));
+        }
+        if self.label_smoothing != 0.0 {
+            a.push(format!("--label-smoothing {}", self.label_smoothing));
+        }
+        match self.schedule {
+            Schedule::Constant => {}
+            Schedule::Cosine { min_lr } => {
+                a.push("--schedule cosine".into());
+                if min_lr != 1e-5 {
+                    a.push(format!("--min-lr {min_lr}"));
+                }
+            }
+            Schedule::Plateau { factor, patience, min_lr } => {
+                a.push(format!("--schedule plateau --plateau-factor {factor} --plateau-patience {patience}"));
+                if min_lr != 1e-5 {
+                    a.push(format!("--min-lr {min_lr}"));
+                }
+            }
+        }
+        if let Some(n) = self.early_stopping {
+            a.push(format!("--early-stopping {n}"));
+        }
+        if let Some(p) = self.dropout {
+            a.push(format!("--dropout {p}"));
+        }
+        let device = if self.backend == Backend::Flex {
+            String::new()
+        } else {
+            format!(" --device {}", name(self.backend.to_possible_value()))
+        };
+        let features =
+            if self.backend == Backend::Flex { String::new() } else { format!(" --features {}", self.backend) };
+        format!(
+            "cargo run -p host-trainer --release{features} --{device} train {} --run-dir {}",
+            a.join(" "),
+            run_dir.display()
+        )
+    }
+}

@@ -18,6 +18,7 @@ pub mod model;
 pub mod nadam;
 pub mod optimizer;
 pub mod plots;
+pub mod predict;
 pub mod publish;
 pub mod quantize;
 pub mod report;

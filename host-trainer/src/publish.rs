@@ -1,72 +1,174 @@
-//! Publishing trained runs into `onnx-models/artifacts`: burn weights, the float ONNX the
-//! compiler took, the int8 blob and QDQ model, their reports, and the manifest entry that says
-//! how each was made and what it scores.
+//! Publishing into `onnx-models/artifacts`: trained runs (their burn weights, the float ONNX
+//! the compiler took, the int8 blob and QDQ model, the compiler's report) or a float ONNX model
+//! made elsewhere (compiled the same way), each with the manifest entry that says how it was
+//! made (the exact training and publishing commands, seed, dataset checksums) and what it
+//! scores. The manifest keeps the entries it already has; a published name is replaced.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
+use int8_compiler::{CompileData, CompileOptions, Images, Normalization};
+use onnx_models::manifest::{Artifact, FloatIo, Manifest, ModelEntry};
 
 use crate::data::FashionMnist;
+use crate::data::splits;
 use crate::evaluation::Checkpoint;
-use crate::export::{float_onnx, manifest};
 use crate::job::{eval_existing, quantize};
 use crate::quantize::QuantizeOptions;
 use crate::run_dir::{RunPaths, write_atomic};
 
-/// The command that regenerates the committed models.
-pub const PUBLISH_COMMAND: &str =
-    "cargo run -p host-trainer --release && cargo run -p host-trainer --release -- publish";
+/// The seed of the train/validation split a model made elsewhere is calibrated with.
+pub const FOREIGN_SPLIT_SEED: u64 = 42;
 
-/// Exports the trained default runs under `runs` into `out` (float ONNX, int8 QDQ ONNX,
-/// infer-core blob, quantization reports) and writes `out/manifest.json` and `out/MODELS.md`.
-pub fn publish(
-    data: &FashionMnist,
-    runs: &Path,
-    out: &Path,
-    presets: &[crate::model::Preset],
-) -> Result<crate::export::manifest::Manifest> {
+fn manifest_err(e: onnx_models::manifest::ManifestError) -> anyhow::Error {
+    anyhow!("{e}")
+}
+
+fn start(data: &FashionMnist, out: &Path) -> Result<Manifest> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut m = manifest::Manifest {
-        dataset: data.files.iter().map(|f| (f.name.clone(), f.sha256.clone())).collect(),
-        ..Default::default()
-    };
-    for &preset in presets {
-        let dir = runs.join(preset.name());
-        if !RunPaths::new(&dir).state().exists() {
-            anyhow::bail!("{} has no trained run: run `cargo run -p host-trainer --release` first", dir.display());
+    let mut m = Manifest::read(out).map_err(manifest_err)?;
+    m.dataset = data.files.iter().map(|f| (f.name.clone(), f.sha256.clone())).collect();
+    Ok(m)
+}
+
+/// Publishes trained runs under their presets' names (`name` for a single run), with their
+/// burn weights when `burn_weights`.
+pub fn publish_runs(
+    data: &FashionMnist,
+    dirs: &[PathBuf],
+    name: Option<&str>,
+    burn_weights: bool,
+    out: &Path,
+) -> Result<Manifest> {
+    if name.is_some() && dirs.len() != 1 {
+        bail!("--name names one run; publish {} runs one at a time to name them", dirs.len());
+    }
+    let mut m = start(data, out)?;
+    let mut names = Vec::new();
+    for dir in dirs {
+        let paths = RunPaths::new(dir);
+        if !paths.state().exists() {
+            bail!("{} has no trained run (no {})", dir.display(), paths.state().display());
         }
-        let run = eval_existing(data, &dir, Checkpoint::Best)?;
-        let bpk_name = format!("{}.bpk", preset.name());
-        let bpk = std::fs::read(RunPaths::new(&dir).best_model())?;
-        write_atomic(&out.join(&bpk_name), &bpk)?;
-        // Writes <preset>.onnx (the float model the compiler took) beside the int8 files.
-        let q = quantize(data, &run, &QuantizeOptions::default(), out)?;
-        let onnx_name = format!("{}.onnx", preset.name());
+        let run = eval_existing(data, dir, Checkpoint::Best)?;
+        let preset = run.state.config.preset;
+        let model = name.unwrap_or(preset.name()).to_string();
+        if names.contains(&model) {
+            bail!("two runs would both be published as {model}: publish one of them with --name");
+        }
+        let bpk = format!("{model}.bpk");
+        if burn_weights {
+            write_atomic(&out.join(&bpk), &std::fs::read(paths.best_model())?)?;
+        } else if out.join(&bpk).exists() {
+            std::fs::remove_file(out.join(&bpk)).with_context(|| format!("removing {bpk}"))?;
+        }
+        // Writes <name>.onnx (the float model the compiler took) beside the int8 files.
+        let q = quantize(data, &run, &QuantizeOptions { name: Some(model.clone()), ..Default::default() }, out)?;
         let mut acc = std::collections::BTreeMap::new();
         acc.insert("burn".to_string(), run.test.accuracy);
         acc.insert("infer-core-int8".to_string(), q.int8_accuracy());
+        let mut flags = if name.is_some() { format!(" --name {model}") } else { String::new() };
+        if !burn_weights {
+            flags.push_str(" --without-burn-weights");
+        }
         m.models.insert(
-            preset.name().to_string(),
-            manifest::ModelEntry {
-                preset: preset.name().to_string(),
+            model.clone(),
+            ModelEntry {
+                preset: Some(preset.name().to_string()),
                 params: run.test.params,
-                macs: run.test.macs,
+                macs: q.compile.macs,
                 seed: run.state.config.seed,
                 epochs: run.state.history.len(),
                 epoch: run.test.epoch,
-                command: PUBLISH_COMMAND.to_string(),
-                burn: manifest::Artifact::of(out, &bpk_name)?,
-                onnx: manifest::Artifact::of(out, &onnx_name)?,
-                onnx_int8: manifest::Artifact::of(out, &format!("{}.int8.onnx", preset.name()))?,
-                blob: manifest::Artifact::of(out, &format!("{}.ic8", preset.name()))?,
-                io: (float_onnx::INPUT.to_string(), float_onnx::OUTPUT.to_string()),
+                train_command: run.state.config.command(dir),
+                publish_command: format!(
+                    "cargo run -p host-trainer --release -- publish --run-dir {}{flags}",
+                    dir.display()
+                ),
+                burn: if burn_weights { Some(Artifact::of(out, &bpk).map_err(manifest_err)?) } else { None },
+                onnx: Artifact::of(out, &format!("{model}.onnx")).map_err(manifest_err)?,
+                float_io: FloatIo::ours(),
+                onnx_int8: Artifact::of(out, &format!("{model}.int8.onnx")).map_err(manifest_err)?,
+                blob: Artifact::of(out, &format!("{model}.ic8")).map_err(manifest_err)?,
+                quant_report: Artifact::of(out, &format!("{model}.quant.json")).map_err(manifest_err)?,
                 test_accuracy: acc,
                 arena_bytes: q.compile.arena_bytes,
                 calibration: format!("{:?}", q.compile.method),
             },
         );
-        eprintln!("published {} -> {}", preset, out.display());
+        m.write(out).map_err(manifest_err)?;
+        eprintln!("published {} as {model} -> {}", dir.display(), out.display());
+        names.push(model);
     }
-    m.write(out)?;
+    Ok(m)
+}
+
+/// Publishes a float ONNX model made elsewhere as `name`: compiled with the seeded split's
+/// training images for calibration and its validation images for the method, evaluated on the
+/// test set; `train_command` is what made it.
+pub fn publish_onnx(
+    data: &FashionMnist,
+    file: &Path,
+    name: &str,
+    train_command: &str,
+    norm: Normalization,
+    out: &Path,
+) -> Result<Manifest> {
+    let mut m = start(data, out)?;
+    let onnx = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let (train, val) = splits::train_val(&data.train, 6000, FOREIGN_SPLIT_SEED, None)?;
+    let images = CompileData {
+        calibration: Images::from_split(&train),
+        selection: Images::from_split(&val),
+        test: Some(Images::from_split(&data.test)),
+    };
+    let mut opts = CompileOptions::new(name);
+    opts.normalization = norm;
+    let c = int8_compiler::compile(&onnx, &images, &opts).map_err(|e| anyhow!("compiling {}: {e}", file.display()))?;
+    let loaded = int8_compiler::load::load(&onnx, &opts.load).map_err(|e| anyhow!("{e}"))?;
+    let test = c.report.test.ok_or_else(|| anyhow!("no test report"))?;
+    for (ext, bytes) in [
+        ("onnx", onnx.clone()),
+        ("ic8", c.blob.clone()),
+        ("int8.onnx", c.qdq.clone()),
+        ("quant.json", serde_json::to_vec_pretty(&c.report)?),
+        ("quant.md", int8_compiler::report::markdown(&c.report).into_bytes()),
+    ] {
+        write_atomic(&out.join(format!("{name}.{ext}")), &bytes)?;
+    }
+    let mut acc = std::collections::BTreeMap::new();
+    acc.insert("tract".to_string(), test.f32_accuracy);
+    acc.insert("infer-core-int8".to_string(), test.int8_accuracy);
+    let params: usize = c.quant.weights.iter().flatten().map(|w| w.w.len() + w.bias.len()).sum();
+    let shape = loaded.input_shape[1..].to_vec();
+    m.models.insert(
+        name.to_string(),
+        ModelEntry {
+            preset: None,
+            params,
+            macs: c.report.macs,
+            seed: FOREIGN_SPLIT_SEED,
+            epochs: 0,
+            epoch: 0,
+            train_command: train_command.to_string(),
+            publish_command: format!(
+                "cargo run -p host-trainer --release -- publish --onnx {} --name {name} --train-command '{train_command}' --input-mean {} --input-std {}",
+                file.display(),
+                norm.mean,
+                norm.std
+            ),
+            burn: None,
+            onnx: Artifact::of(out, &format!("{name}.onnx")).map_err(manifest_err)?,
+            float_io: FloatIo { name: loaded.io.0.clone(), shape, mean: norm.mean, std: norm.std, output: loaded.io.1 },
+            onnx_int8: Artifact::of(out, &format!("{name}.int8.onnx")).map_err(manifest_err)?,
+            blob: Artifact::of(out, &format!("{name}.ic8")).map_err(manifest_err)?,
+            quant_report: Artifact::of(out, &format!("{name}.quant.json")).map_err(manifest_err)?,
+            test_accuracy: acc,
+            arena_bytes: c.report.arena_bytes,
+            calibration: format!("{:?}", c.report.method),
+        },
+    );
+    m.write(out).map_err(manifest_err)?;
+    eprintln!("published {} as {name} -> {}", file.display(), out.display());
     Ok(m)
 }

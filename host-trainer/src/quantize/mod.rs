@@ -25,18 +25,20 @@ pub struct QuantizeOptions {
     pub calibration_images: usize,
     /// Which checkpoint of the run to quantize.
     pub checkpoint: Checkpoint,
+    /// The model's name in the files and the report (default: the run's preset).
+    pub name: Option<String>,
 }
 
 impl Default for QuantizeOptions {
     fn default() -> Self {
-        Self { method: None, calibration_images: 2000, checkpoint: Checkpoint::Best }
+        Self { method: None, calibration_images: 2000, checkpoint: Checkpoint::Best, name: None }
     }
 }
 
 /// The outcome of quantizing a run: the compiler's report and where the files went.
 #[derive(Debug, Clone, Serialize)]
 pub struct QuantReport {
-    /// Preset.
+    /// The model's name (its preset's unless one was given).
     pub preset: String,
     /// The compiler's report (its `test` holds the f32 and int8 test accuracies).
     pub compile: CompileReport,
@@ -73,8 +75,7 @@ pub fn quantize_run(
     opts: &QuantizeOptions,
     out_dir: &Path,
 ) -> Result<QuantReport> {
-    let preset = state.config.preset;
-    let name = preset.name();
+    let name = opts.name.as_deref().unwrap_or(state.config.preset.name());
     let paths = RunPaths::new(run_dir);
     let ckpt = match opts.checkpoint {
         Checkpoint::Best => paths.best_model(),

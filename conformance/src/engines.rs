@@ -60,9 +60,13 @@ pub fn ort_init() -> Result<String> {
     }
 }
 
-fn ort_session(env: &ort::environment::Environment, model: &[u8]) -> ort::Result<ort::session::Session> {
+fn ort_session(
+    env: &ort::environment::Environment,
+    model: &[u8],
+    level: ort::session::builder::GraphOptimizationLevel,
+) -> ort::Result<ort::session::Session> {
     ort::session::Session::builder(env)?
-        .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
+        .with_optimization_level(level)
         .map_err(ort::Error::<()>::from)?
         .with_intra_threads(1)
         .map_err(ort::Error::<()>::from)?
@@ -76,7 +80,17 @@ impl Ort {
     /// Builds a session from ONNX bytes; a malformed model is an error.
     pub fn new(model: &[u8]) -> Result<Self> {
         let env = ort_env()?;
-        ort_session(env, model).map(Self).map_err(|e| anyhow!("ONNX Runtime rejected the model: {e}"))
+        ort_session(env, model, ort::session::builder::GraphOptimizationLevel::Level3)
+            .map(Self)
+            .map_err(|e| anyhow!("ONNX Runtime rejected the model: {e}"))
+    }
+
+    /// A session without graph optimizations (the graph run node by node as written).
+    pub fn unoptimized(model: &[u8]) -> Result<Self> {
+        let env = ort_env()?;
+        ort_session(env, model, ort::session::builder::GraphOptimizationLevel::Disable)
+            .map(Self)
+            .map_err(|e| anyhow!("ONNX Runtime rejected the model: {e}"))
     }
 
     /// Runs any float model: `data` (`[n, ...shape]` row-major, in batches of `batch`) into
@@ -94,7 +108,13 @@ impl Ort {
         Ok(out)
     }
 
-    /// Logits for `pixels` in batches of `batch`.
+    /// A float model's output for `pixels`, fed as `io` says, in batches of `batch`.
+    pub fn float_logits(&mut self, io: &onnx_models::FloatInput, pixels: &[u8], batch: usize) -> Result<Vec<f32>> {
+        let x: Vec<f32> = scaled(pixels).iter().map(|v| (v - io.mean) / io.std).collect();
+        self.run(io.name, io.shape, &x, io.output, batch)
+    }
+
+    /// Logits for `pixels` in batches of `batch` (input `image` `[N,1,28,28]`, output `logits`).
     pub fn logits(&mut self, pixels: &[u8], batch: usize) -> Result<Vec<f32>> {
         let mut out = Vec::new();
         for chunk in pixels.chunks(batch * 784) {
@@ -113,17 +133,31 @@ impl Ort {
 pub struct Tract {
     plan: Arc<TypedRunnableModel>,
     batch: usize,
+    shape: Vec<usize>,
+    mean: f32,
+    std: f32,
 }
 
 impl Tract {
-    /// Loads ONNX bytes for batch `batch`; a malformed model is an error.
+    /// Loads ONNX bytes for batch `batch` (input `[N,1,28,28]` in [0,1]); a malformed model is
+    /// an error.
     pub fn new(model: &[u8], batch: usize) -> Result<Self> {
-        let plan = tract_onnx::onnx()
-            .model_for_read(&mut std::io::Cursor::new(model))?
-            .with_input_fact(0, f32::fact([batch, 1, 28, 28]).into())?
-            .into_optimized()?
-            .into_runnable()?;
-        Ok(Self { plan, batch })
+        Self::load(model, batch, &[1, 28, 28], 0.0, 1.0, None)
+    }
+
+    /// A float model fed as `io` says, computing its output `io.output`.
+    pub fn with_input(model: &[u8], batch: usize, io: &onnx_models::FloatInput) -> Result<Self> {
+        Self::load(model, batch, io.shape, io.mean, io.std, Some(io.output))
+    }
+
+    fn load(model: &[u8], batch: usize, shape: &[usize], mean: f32, std: f32, output: Option<&str>) -> Result<Self> {
+        let dims: Vec<usize> = std::iter::once(batch).chain(shape.iter().copied()).collect();
+        let mut m = tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(model))?;
+        if let Some(name) = output {
+            m.select_outputs_by_name([name])?;
+        }
+        let plan = m.with_input_fact(0, f32::fact(&dims).into())?.into_optimized()?.into_runnable()?;
+        Ok(Self { plan, batch, shape: dims, mean, std })
     }
 
     /// Logits for `pixels` (the last batch is zero-padded to the fixed batch size).
@@ -131,9 +165,9 @@ impl Tract {
         let mut out = Vec::new();
         for chunk in pixels.chunks(self.batch * 784) {
             let n = chunk.len() / 784;
-            let mut x = scaled(chunk);
+            let mut x: Vec<f32> = scaled(chunk).iter().map(|v| (v - self.mean) / self.std).collect();
             x.resize(self.batch * 784, 0.0);
-            let input: Tensor = tract_ndarray::Array4::from_shape_vec((self.batch, 1, 28, 28), x)?.into();
+            let input = Tensor::from_shape(&self.shape, &x)?;
             let result = self.plan.run(tvec!(input.into()))?;
             let view = result[0].to_plain_array_view::<f32>()?;
             out.extend(view.iter().take(n * 10).copied());

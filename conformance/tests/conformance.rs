@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 
 use conformance::engines::{Ort, Tract};
 use conformance::report::ModelReport;
-use host_trainer::export::manifest::Manifest;
 use infer_core::{Kernels, RunOptions};
+use onnx_models::manifest::Manifest;
 
 fn reports() -> &'static Vec<ModelReport> {
     static R: OnceLock<Vec<ModelReport>> = OnceLock::new();
@@ -23,7 +23,11 @@ fn reports() -> &'static Vec<ModelReport> {
 #[test]
 fn float_engines_agree_on_every_image() {
     for m in reports() {
-        assert!(m.float_pairs.len() >= 15, "{}: {} pairs", m.name, m.float_pairs.len());
+        // Every pair of the float engines: ORT and tract at batch 1 and 256, and for our models
+        // burn and its re-import too.
+        let ours = onnx_models::by_name(&m.name).is_some_and(|a| a.preset.is_some());
+        let engines = 4 + usize::from(ours) + usize::from(m.accuracy.contains_key("burn b256"));
+        assert_eq!(m.float_pairs.len(), engines * (engines - 1) / 2, "{}: {} pairs", m.name, m.float_pairs.len());
         for p in &m.float_pairs {
             assert!(p.max_abs_diff <= 1e-4, "{}: {} vs {}: max |diff| {}", m.name, p.a, p.b, p.max_abs_diff);
             assert_eq!(p.top1_identical, 10_000, "{}: {} vs {}", m.name, p.a, p.b);
@@ -36,10 +40,10 @@ fn accuracies_equal_the_manifest() {
     let manifest = Manifest::read(&onnx_models::artifacts_dir()).unwrap();
     for m in reports() {
         let entry = &manifest.models[&m.name];
-        let burn = entry.test_accuracy["burn"];
-        for engine in ["burn b256", "burn-import b256", "onnxruntime b1", "onnxruntime b256", "tract b1", "tract b256"]
-        {
-            assert_eq!(m.accuracy[engine], burn, "{}: {engine}", m.name);
+        // The float accuracy the model was published with (burn's for ours, ORT's otherwise).
+        let float = entry.test_accuracy.get("burn").or(entry.test_accuracy.get("tract")).copied().unwrap();
+        for (engine, a) in m.accuracy.iter().filter(|(e, _)| e.starts_with("burn") || !e.contains("int8")) {
+            assert_eq!(*a, float, "{}: {engine}", m.name);
         }
         assert_eq!(m.accuracy["infer-core-int8"], entry.test_accuracy["infer-core-int8"], "{}", m.name);
     }
@@ -53,7 +57,7 @@ fn infer_core_matches_onnxruntime_and_tract_on_the_qdq_model() {
             assert!(p.max_lsb <= 2, "{}: vs {}: max {} LSB", m.name, p.b, p.max_lsb);
             assert!(p.top1_identical_share >= 0.9995, "{}: vs {}: top-1 {:.4}", m.name, p.b, p.top1_identical_share);
         }
-        assert_eq!(m.int8_pairs.iter().filter(|p| p.a == "infer-core-int8").count(), 2, "{}", m.name);
+        assert_eq!(m.int8_pairs.iter().filter(|p| p.a == "infer-core-int8").count(), 3, "{}", m.name);
     }
 }
 
@@ -61,7 +65,9 @@ fn infer_core_matches_onnxruntime_and_tract_on_the_qdq_model() {
 fn int8_tracks_the_float_model() {
     for m in reports() {
         assert!(m.int8_minus_float_pp.abs() <= 0.5, "{}: {:+.2} pp", m.name, m.int8_minus_float_pp);
-        assert!(m.int8_float_top1_agreement >= 0.99, "{}: {}", m.name, m.int8_float_top1_agreement);
+        // The 85.7% scikit-learn MLP has more images near its decision boundaries than ours.
+        let agreement = if m.name == "sklearn-mlp" { 0.985 } else { 0.99 };
+        assert!(m.int8_float_top1_agreement >= agreement, "{}: {}", m.name, m.int8_float_top1_agreement);
     }
 }
 
@@ -92,12 +98,10 @@ fn artifacts_match_the_manifest_checksums() {
     let dir = onnx_models::artifacts_dir();
     let manifest = Manifest::read(&dir).unwrap();
     assert_eq!(manifest.models.len(), onnx_models::ALL.len());
-    for e in manifest.models.values() {
-        for a in [&e.burn, &e.onnx, &e.onnx_int8, &e.blob] {
-            let now = host_trainer::export::manifest::Artifact::of(&dir, &a.file).unwrap();
-            assert_eq!(&now, a, "{} changed without regenerating the manifest", a.file);
-        }
-        assert_eq!(e.io, ("image".to_string(), "logits".to_string()));
+    manifest.verify(&dir).unwrap();
+    for (name, e) in &manifest.models {
+        assert!(e.burn.is_none() || e.preset.is_some(), "{name}: burn weights only for the models of ours");
+        assert!(!e.train_command.is_empty() && !e.publish_command.is_empty(), "{name}");
     }
 }
 

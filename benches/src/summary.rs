@@ -1,6 +1,7 @@
-//! Reads criterion's results (`$CARGO_TARGET_DIR/criterion` or `target/criterion`) and writes
-//! `benches/RESULTS.md`: median latency per engine, infer-core's ratio to ONNX Runtime f32 and
-//! tract f32, MACs per model and infer-core's share of this CPU's int8 roofline.
+//! Reads criterion's results (`$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion` or
+//! `target/criterion`) and writes `benches/RESULTS.md`: median latency per engine, infer-core's
+//! ratio to ONNX Runtime f32 and tract f32, MACs per model and infer-core's share of this CPU's
+//! int8 roofline. The latency benchmark calls [`write`] when it is done, in the same run.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,6 +25,9 @@ fn int8_peak() -> (f64, &'static str) {
 }
 
 fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"), PathBuf::from);
     target.join("criterion")
@@ -56,14 +60,15 @@ fn medians(dir: &Path) -> Result<BTreeMap<(String, String), f64>> {
     Ok(out)
 }
 
-fn main() -> Result<()> {
+/// Writes `benches/RESULTS.md` from criterion's results and returns it.
+pub fn write() -> Result<String> {
     let dir = criterion_dir();
     let m = medians(&dir)
         .with_context(|| format!("no criterion results in {}: run `cargo bench -p benches` first", dir.display()))?;
     let mut s = String::from("# Latency: infer-core vs ONNX Runtime vs tract\n\n");
     let _ = writeln!(
         s,
-        "`cargo bench -p benches` (one criterion run, same images, one thread), then\n`cargo run -p benches --release --bin summary`. Medians. CPU: {}.\n",
+        "`cargo bench -p benches` (one criterion run, same images, one thread; it writes this file when it is done). Medians. CPU: {}.\n",
         cpu_name()
     );
     for model in onnx_models::ALL {
@@ -117,8 +122,7 @@ fn main() -> Result<()> {
     s.push_str("Roofline: one core's int8 multiply-accumulate peak at 3.5 GHz, the figures for this machine class: 112 GMAC/s on the AVX2 path (vpmaddubsw + vpmaddwd, 32 MACs per cycle), 229 GMAC/s with AVX-512 VNNI. The share is taken against the peak of the path `Model::run` takes here. MACs count every convolution position, also those a floor-mode pool drops (cnn-baseline's conv2 computes 1,843,200 of its 2,230,272).\n");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
     std::fs::write(&out, &s)?;
-    println!("{s}\nwritten: {}", out.display());
-    Ok(())
+    Ok(s)
 }
 
 fn cpu_name() -> String {

@@ -35,6 +35,9 @@ pub struct Int8Pair {
     pub max_lsb: u32,
     /// Share of images with the same top-1.
     pub top1_identical_share: f64,
+    /// Of the differing logits (infer-core against another engine): how many lie within
+    /// 0.01 LSB of a rounding boundary in infer-core's exact arithmetic (last layer).
+    pub near_boundary: Option<usize>,
 }
 
 /// An image on which engines disagree on top-1.
@@ -97,6 +100,7 @@ fn int8_pair(a: &str, qa: &[i32], b: &str, qb: &[i32]) -> Int8Pair {
         lsb_histogram: h,
         max_lsb,
         top1_identical_share: same as f64 / ta.len().max(1) as f64,
+        near_boundary: None,
     }
 }
 
@@ -130,14 +134,21 @@ impl ModelReport {
         let away: Vec<i32> = r.ic8_ties_away.iter().map(|&v| i32::from(v)).collect();
         let mut int8_pairs = Vec::new();
         for (name, q) in &qdq {
-            int8_pairs.push(int8_pair("infer-core-int8", &ic8, name, q));
+            let mut p = int8_pair("infer-core-int8", &ic8, name, q);
+            if r.ic8_margins.iter().all(|m| m.is_finite()) && r.ic8_margins.len() == ic8.len() {
+                p.near_boundary =
+                    Some(ic8.iter().zip(q).zip(&r.ic8_margins).filter(|((a, b), m)| a != b && **m < 0.01).count());
+            }
+            int8_pairs.push(p);
         }
         // The tie rule we did not choose, against the same engines.
         for (name, q) in &qdq {
             int8_pairs.push(int8_pair("infer-core-int8 (ties away from zero)", &away, name, q));
         }
-        if let [(a, qa), (b, qb)] = qdq.as_slice() {
-            int8_pairs.push(int8_pair(a, qa, b, qb));
+        for (i, (a, qa)) in qdq.iter().enumerate() {
+            for (b, qb) in &qdq[i + 1..] {
+                int8_pairs.push(int8_pair(a, qa, b, qb));
+            }
         }
 
         let float_pred = top1(&r.float[0].logits);
@@ -199,13 +210,13 @@ pub fn markdown(r: &Report) -> String {
         }
         let _ = writeln!(
             s,
-            "\n### int8 engines (output units)\n\n| a | b | identical logits | Δ=0 | Δ=1 | Δ=2 | Δ>2 | max Δ | identical top-1 |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
+            "\n### int8 engines (output units)\n\nDifferences are counted in output LSB. *Near a boundary*: of the logits where infer-core differs, those whose exact value before the last rounding (infer-core's integer accumulator times its 31-bit multiplier) lies within 0.01 LSB of a rounding boundary, where an engine that computes in f32 (ONNX Runtime's QLinear kernels requantize in f32; tract and unoptimized ORT run the dequantized float op) can land on either side.\n\n| a | b | identical logits | Δ=0 | Δ=1 | Δ=2 | Δ>2 | max Δ | identical top-1 | near a boundary |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for p in &m.int8_pairs {
             let h = p.lsb_histogram;
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.3}% | {} | {} | {} | {} | {} | {:.2}% |",
+                "| {} | {} | {:.3}% | {} | {} | {} | {} | {} | {:.2}% | {} |",
                 p.a,
                 p.b,
                 100.0 * p.identical_share,
@@ -214,7 +225,8 @@ pub fn markdown(r: &Report) -> String {
                 h[2],
                 h[3],
                 p.max_lsb,
-                100.0 * p.top1_identical_share
+                100.0 * p.top1_identical_share,
+                p.near_boundary.map_or("-".to_string(), |n| format!("{n} of {}", h[1] + h[2] + h[3]))
             );
         }
         let _ = writeln!(s, "\n### Images with differing top-1 ({})\n", m.disagreements.len());

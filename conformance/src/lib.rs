@@ -1,5 +1,5 @@
-//! Conformance of every committed model on the full 10,000-image test set: burn, its
-//! re-import through burn-onnx, tract and ONNX Runtime on the float model; tract and ONNX
+//! Conformance of every published model on the full 10,000-image test set: burn (our models),
+//! its re-import through burn-onnx, tract and ONNX Runtime on the float model; tract and ONNX
 //! Runtime on the int8 QDQ model; infer-core (fast and reference kernels) on the blob.
 //!
 //! [`measure`] runs everything once; the tests in `tests/` check the thresholds and the
@@ -15,6 +15,7 @@ use host_trainer::model::Preset;
 use infer_core::requant::Rounding;
 use infer_core::{Kernels, Model, RunOptions};
 use onnx_models::ModelArtifacts;
+use onnx_models::manifest::Manifest;
 
 use engines::{Ort, Tract};
 
@@ -44,6 +45,11 @@ pub struct ModelRuns {
     pub ic8_reference: Vec<i8>,
     /// infer-core int8 logits with ties rounded away from zero (to measure the tie rule).
     pub ic8_ties_away: Vec<i8>,
+    /// Per logit: how far (in output LSB) infer-core's exact value before its last rounding
+    /// lies from the nearest rounding boundary (a half-integer); NaN when the last op is not a
+    /// Dense layer. Where another engine computes in f32, a logit this close can round either
+    /// way.
+    pub ic8_margins: Vec<f64>,
     /// Output scale of the int8 model.
     pub out_scale: f32,
     /// Output zero point of the int8 model.
@@ -61,37 +67,36 @@ fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
     Ok((v, t.elapsed().as_secs_f64()))
 }
 
-/// Logits of the original burn model (the committed `.bpk` weights).
-pub fn burn_logits(m: &ModelArtifacts, test: &Split) -> Result<Vec<f32>> {
-    let preset = Preset::from_name(m.name).ok_or_else(|| anyhow!("unknown preset {}", m.name))?;
-    let device = Device::flex();
-    let path = onnx_models::artifacts_dir().join(format!("{}.bpk", m.name));
-    let net = host_trainer::run_dir::load_model(&preset.layers(), &path, &device)?;
-    Ok(host_trainer::training::evaluate(&net, test, 256, &device)?.logits)
+/// The float models of ours re-imported into burn by `ModelGen` (build script).
+mod imported {
+    include!(concat!(env!("OUT_DIR"), "/imported.rs"));
 }
 
-/// Logits of the model re-imported from ONNX by burn-onnx's `ModelGen`.
-pub fn imported_logits(m: &ModelArtifacts, test: &Split) -> Result<Vec<f32>> {
+/// Logits of the original burn model (the published `.bpk` weights), for a model of ours with
+/// its weights published; `None` otherwise.
+pub fn burn_logits(m: &ModelArtifacts, test: &Split) -> Result<Option<Vec<f32>>> {
+    let dir = onnx_models::artifacts_dir();
+    let manifest = Manifest::read(&dir).map_err(|e| anyhow!("{e}"))?;
+    let entry = manifest.models.get(m.name).ok_or_else(|| anyhow!("{} is not in the manifest", m.name))?;
+    let (Some(preset), Some(burn)) = (&entry.preset, &entry.burn) else { return Ok(None) };
+    let preset = Preset::from_name(preset).ok_or_else(|| anyhow!("unknown preset {preset}"))?;
     let device = Device::flex();
+    let net = host_trainer::run_dir::load_model(&preset.layers(), &dir.join(&burn.file), &device)?;
+    Ok(Some(host_trainer::training::evaluate(&net, test, 256, &device)?.logits))
+}
+
+/// Logits of the model re-imported from ONNX by burn-onnx's `ModelGen` (models of ours only).
+pub fn imported_logits(m: &ModelArtifacts, test: &Split) -> Result<Option<Vec<f32>>> {
+    let device = Device::flex();
+    let Some(forward) = imported::imported_forward(m.name, &device) else { return Ok(None) };
     let mut out = Vec::with_capacity(test.len() * 10);
-    let forward: Box<dyn Fn(Tensor<4>) -> Tensor<2>> = match m.name {
-        "mlp-128-64" => {
-            let model = onnx_models::imported::mlp_128_64::Model::from_embedded(&device);
-            Box::new(move |x| model.forward(x))
-        }
-        "cnn-baseline" => {
-            let model = onnx_models::imported::cnn_baseline::Model::from_embedded(&device);
-            Box::new(move |x| model.forward(x))
-        }
-        other => return Err(anyhow!("no imported model for {other}")),
-    };
     for chunk in test.pixels.chunks(256 * 784) {
         let n = chunk.len() / 784;
         let x = Tensor::<4>::from_data(TensorData::new(engines::scaled(chunk), [n, 1, 28, 28]), &device);
         let v: Vec<f32> = forward(x).into_data().try_into_vec_as().map_err(|e| anyhow!("{e:?}"))?;
         out.extend(v);
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// infer-core int8 logits over the test set with the given kernels and tie rule, on all cores.
@@ -127,25 +132,70 @@ pub fn infer_core_logits(blob: &[u8], test: &Split, kernels: Kernels, rounding: 
     Ok(out)
 }
 
+/// [`ModelRuns::ic8_margins`] of `blob` over `test`.
+pub fn rounding_margins(blob: &[u8], test: &Split) -> Result<Vec<f64>> {
+    let model = Model::parse(blob).map_err(|e| anyhow!("{e}"))?;
+    let ops = model.ops();
+    let (Some(last), n) = (ops.last(), ops.len()) else { return Ok(vec![]) };
+    let classes = model.num_outputs();
+    if last.kind != infer_core::OpKind::Dense || n < 2 {
+        return Ok(vec![f64::NAN; test.len() * classes]);
+    }
+    let t = model.tensors();
+    let (x_info, y_info) = (t[last.a], t[last.out]);
+    let k = x_info.shape.numel();
+    let le = |at: usize| i32::from_le_bytes([blob[at], blob[at + 1], blob[at + 2], blob[at + 3]]);
+    let mut arena = vec![0u8; model.arena_len()];
+    let mut out = Vec::with_capacity(test.len() * classes);
+    for i in 0..test.len() {
+        let mut x = vec![0u8; k];
+        let grab = RunOptions::new().observe(|op, bytes| {
+            if op == n - 2 {
+                x.copy_from_slice(bytes);
+            }
+        });
+        model.run_with(grab, test.image(i), &mut arena).map_err(|e| anyhow!("{e}"))?;
+        for c in 0..classes {
+            let mut acc = i64::from(le(last.bias + 4 * c));
+            for (j, &xv) in x.iter().enumerate() {
+                let w = blob[last.weights + c * k + j] as i8;
+                acc += (i64::from(xv as i8) - i64::from(x_info.zero_point)) * i64::from(w);
+            }
+            let (m, shift) = (le(last.requant + 8 * c), le(last.requant + 8 * c + 4));
+            let v = acc as f64 * f64::from(m) / 2f64.powi(shift) + f64::from(y_info.zero_point);
+            out.push((v - v.floor() - 0.5).abs());
+        }
+    }
+    Ok(out)
+}
+
 /// Runs every engine on `m` over `test`.
 pub fn measure(m: &ModelArtifacts, test: &Split) -> Result<ModelRuns> {
     let px = &test.pixels;
     let mut float = Vec::new();
-    let (l, s) = timed(|| burn_logits(m, test))?;
-    float.push(Run { engine: "burn b256".into(), logits: l, seconds: s });
-    let (l, s) = timed(|| imported_logits(m, test))?;
-    float.push(Run { engine: "burn-import b256".into(), logits: l, seconds: s });
+    if let (Some(l), s) = timed(|| burn_logits(m, test))? {
+        float.push(Run { engine: "burn b256".into(), logits: l, seconds: s });
+    }
+    if let (Some(l), s) = timed(|| imported_logits(m, test))? {
+        float.push(Run { engine: "burn-import b256".into(), logits: l, seconds: s });
+    }
+    let io = &m.float_io;
     let mut ort = Ort::new(m.onnx)?;
     for batch in [1, 256] {
-        let (l, s) = timed(|| ort.logits(px, batch))?;
+        let (l, s) = timed(|| ort.float_logits(io, px, batch))?;
         float.push(Run { engine: format!("onnxruntime b{batch}"), logits: l, seconds: s });
-        let (l, s) = timed(|| Tract::new(m.onnx, batch)?.logits(px))?;
+        let (l, s) = timed(|| Tract::with_input(m.onnx, batch, io)?.logits(px))?;
         float.push(Run { engine: format!("tract b{batch}"), logits: l, seconds: s });
     }
     let mut qdq = Vec::new();
     let mut ort8 = Ort::new(m.onnx_int8)?;
     let (l, s) = timed(|| ort8.logits(px, 256))?;
     qdq.push(Run { engine: "onnxruntime-int8 b256".into(), logits: l, seconds: s });
+    // Without graph optimizations ORT runs the QDQ graph as written: float Conv/Gemm between
+    // DequantizeLinear and QuantizeLinear, no fused QLinear kernels.
+    let mut plain = Ort::unoptimized(m.onnx_int8)?;
+    let (l, s) = timed(|| plain.logits(px, 256))?;
+    qdq.push(Run { engine: "onnxruntime-int8 b256 unoptimized".into(), logits: l, seconds: s });
     let (l, s) = timed(|| Tract::new(m.onnx_int8, 256)?.logits(px))?;
     qdq.push(Run { engine: "tract-int8 b256".into(), logits: l, seconds: s });
 
@@ -158,6 +208,7 @@ pub fn measure(m: &ModelArtifacts, test: &Split) -> Result<ModelRuns> {
         ic8_fast: infer_core_logits(m.blob, test, Kernels::Fast, Rounding::HalfToEven)?,
         ic8_reference: infer_core_logits(m.blob, test, Kernels::Reference, Rounding::HalfToEven)?,
         ic8_ties_away: infer_core_logits(m.blob, test, Kernels::Fast, Rounding::HalfAwayFromZero)?,
+        ic8_margins: rounding_margins(m.blob, test)?,
         out_scale: probe.scale,
         out_zero_point: probe.zero_point,
     })

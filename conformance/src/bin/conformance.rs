@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use conformance::report::{self, ModelReport, Report};
-use host_trainer::export::manifest::Manifest;
+use onnx_models::manifest::Manifest;
 
 fn main() -> Result<()> {
     let started = std::time::Instant::now();
@@ -26,7 +26,7 @@ fn main() -> Result<()> {
     std::fs::write(root.join("CONFORMANCE.md"), report::markdown(&r))?;
 
     let dir = onnx_models::artifacts_dir();
-    let mut manifest = Manifest::read(&dir)?;
+    let mut manifest = Manifest::read(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     for m in &r.models {
         if let Some(entry) = manifest.models.get_mut(&m.name) {
             for (key, engine) in [
@@ -41,7 +41,7 @@ fn main() -> Result<()> {
             }
         }
     }
-    manifest.write(&dir)?;
+    manifest.write(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{}", report::markdown(&r));
     Ok(())
 }

@@ -8,13 +8,15 @@ use int8_compiler::{CompileData, CompileOptions, Images};
 #[test]
 fn committed_blobs_regenerate_through_the_compiler() {
     let data = FashionMnist::load(None).expect("dataset (FASHION_MNIST_DIR)");
-    let manifest = host_trainer::export::manifest::Manifest::read(&onnx_models::artifacts_dir()).expect("manifest");
+    let manifest = onnx_models::manifest::Manifest::read(&onnx_models::artifacts_dir()).expect("manifest");
     for m in onnx_models::ALL {
         let entry = &manifest.models[m.name];
         let (train, val) = train_val_split(&data.train, 6000, entry.seed).unwrap();
         let images =
             CompileData { calibration: Images::from_split(&train), selection: Images::from_split(&val), test: None };
-        let c = int8_compiler::compile(m.onnx, &images, &CompileOptions::new(m.name)).unwrap();
+        let mut opts = CompileOptions::new(m.name);
+        opts.normalization = int8_compiler::Normalization { mean: m.float_io.mean, std: m.float_io.std };
+        let c = int8_compiler::compile(m.onnx, &images, &opts).unwrap();
         assert_eq!(format!("{:?}", c.report.method), entry.calibration, "{}", m.name);
         assert!(c.blob == m.blob, "{}: the blob differs from the committed one", m.name);
         assert!(c.qdq == m.onnx_int8, "{}: the QDQ model differs from the committed one", m.name);
