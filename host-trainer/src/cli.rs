@@ -19,6 +19,7 @@ use crate::optimizer::{OptimizerKind, Schedule};
 use crate::quantize::{QuantReport, QuantizeOptions};
 #[cfg(test)]
 use crate::run_dir::RunPaths;
+use crate::study::plan::{Shard, StudySpec};
 use crate::training::TrainOptions;
 use int8_compiler::Method;
 
@@ -145,6 +146,39 @@ enum Command {
         /// Where committee.md / committee.json go.
         #[arg(long, default_value = "runs/committee")]
         out: PathBuf,
+    },
+    /// The studies' comparison set over several seeds: the baseline and improved MLP and CNN and
+    /// cnn-edge, each with its README recipe, trained (resuming where it stopped), evaluated,
+    /// quantized, and merged into study.md / study.json / accuracy.png: accuracies with their
+    /// spread, the studies' claims with paired bootstrap intervals, seed committees.
+    Study {
+        /// Seeds per model (42, 43, …; the seed also drives the train/validation split).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        seeds: u16,
+        /// The reduced version (1 epoch on 1,000 training images, 1,000 test images) that CI runs
+        /// so the command cannot rot; its figures mean nothing.
+        #[arg(long)]
+        quick: bool,
+        /// Train only share K of N (1-based): runs K, K+N, K+2N, … of the plan. Several machines
+        /// or a scheduler's array jobs can each take one; `--merge` then builds the tables.
+        #[arg(long, value_parser = parse_shard, conflicts_with = "merge")]
+        shard: Option<Shard>,
+        /// Only merge finished runs into the tables (train nothing).
+        #[arg(long)]
+        merge: bool,
+        /// With --merge: merge the runs that are finished and list the missing ones, instead of
+        /// refusing.
+        #[arg(long, requires = "merge")]
+        partial: bool,
+        /// The study's folder: `<out>/<model>/seed-<seed>` per run (default: <runs-dir>/study).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// With --merge: more study folders to look for runs in (shards trained elsewhere).
+        #[arg(long, requires = "merge")]
+        from: Vec<PathBuf>,
+        /// Where study.md, study.json and accuracy.png go (default: the study's folder).
+        #[arg(long)]
+        report_dir: Option<PathBuf>,
     },
     /// Summarise every reported run under --runs-dir into summary.md / summary.json and a bar
     /// chart of test accuracy (comparison.png).
@@ -358,6 +392,10 @@ fn dropout_probability(s: &str) -> std::result::Result<f64, String> {
 }
 
 /// The configuration `train` asks for: its arguments, and the global `--device`.
+fn parse_shard(s: &str) -> std::result::Result<Shard, String> {
+    Shard::parse(s).map_err(|e| e.to_string().trim_start_matches(&format!("--shard {s}: ")).to_string())
+}
+
 fn train_config(a: &TrainArgs, device: Backend) -> TrainConfig {
     TrainConfig {
         preset: a.preset,
@@ -515,6 +553,45 @@ pub fn run() -> Result<()> {
                 r.member_accuracy.iter().map(|a| format!("{:.2}%", 100.0 * a)).collect::<Vec<_>>(),
                 out.join("committee.md").display()
             );
+        }
+        Some(Command::Study { seeds, quick, shard, merge, partial, ref out, ref from, ref report_dir }) => {
+            let data = FashionMnist::load(cli.data_dir.as_deref())?;
+            let spec = StudySpec { seeds: usize::from(seeds), quick };
+            let out = out.clone().unwrap_or_else(|| cli.runs_dir.join("study"));
+            let report_dir = report_dir.clone().unwrap_or_else(|| out.clone());
+            let mut command = format!("cargo run -p host-trainer --release -- study --seeds {seeds}");
+            if quick {
+                command.push_str(" --quick");
+            }
+            command.push_str(&format!(" --out {}", out.display()));
+            if report_dir != out {
+                command.push_str(&format!(" --report-dir {}", report_dir.display()));
+            }
+            if !merge {
+                let shard = shard.unwrap_or(Shard::ALL);
+                let done = crate::study::train_shard(&data, spec, shard, &out, false)?;
+                println!("study shard {}/{}: {} runs finished under {}", shard.k, shard.n, done.len(), out.display());
+                if shard != Shard::ALL {
+                    println!("merge the shards with: {command} --merge [--from <another shard's folder>]");
+                    return Ok(());
+                }
+            }
+            let mut roots = vec![out.clone()];
+            roots.extend(from.iter().cloned());
+            let s = crate::study::merge(&data, spec, &roots, partial, &command)?;
+            crate::study::write(&s, &report_dir)?;
+            for m in &s.models {
+                println!(
+                    "{:14} f32 {:.2} ± {:.2}%  int8 {:.2} ± {:.2}%  ({} seeds)",
+                    m.model,
+                    100.0 * m.test_acc.mean,
+                    100.0 * m.test_acc.std,
+                    100.0 * m.int8_acc.mean,
+                    100.0 * m.int8_acc.std,
+                    m.seeds.len()
+                );
+            }
+            println!("written: {}", report_dir.join("study.md").display());
         }
         Some(Command::Report) => {
             println!("{}", job::summarize(&cli.runs_dir)?);

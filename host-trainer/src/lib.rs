@@ -24,4 +24,5 @@ pub mod quantize;
 pub mod report;
 pub mod rng;
 pub mod run_dir;
+pub mod study;
 pub mod training;
