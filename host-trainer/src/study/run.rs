@@ -61,7 +61,7 @@ pub struct RunRecord {
     pub similar_pairs: Vec<(String, usize)>,
     /// The machine that evaluated it (CPU model and logical cores).
     pub machine: String,
-    /// The source commit the evaluating binary was run from (`git describe`), if known.
+    /// The source commit the evaluating binary was built from (`git describe`), if known.
     pub commit: Option<String>,
 }
 
@@ -202,8 +202,8 @@ pub fn machine() -> String {
     format!("{cpu}, {cores} logical cores")
 }
 
-/// `git describe --always --dirty` of the working directory, if git and a repository are there.
+/// `git describe --always --dirty` of the checkout the binary was built from (see `build.rs`),
+/// if it was built from a git checkout.
 pub fn commit() -> Option<String> {
-    let out = std::process::Command::new("git").args(["describe", "--always", "--dirty"]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+    option_env!("FMNIST_EDGE_COMMIT").map(str::to_string)
 }
