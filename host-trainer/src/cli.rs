@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use crate::arg_values;
 use crate::backend::Backend;
 use crate::committee::Weighting;
 use crate::config::TrainConfig;
@@ -68,7 +69,7 @@ enum Command {
         #[arg(long, value_enum)]
         method: Option<Method>,
         /// Training images used for calibration.
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, default_value_t = 2000, value_parser = arg_values::count)]
         calibration_images: usize,
         /// Where to write the blob and the report (default: <run-dir>/int8).
         #[arg(long)]
@@ -96,10 +97,10 @@ enum Command {
         #[arg(long, requires = "onnx")]
         train_command: Option<String>,
         /// For --onnx: the model takes (pixel/255 − MEAN) / STD.
-        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, requires = "onnx")]
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, requires = "onnx", value_parser = arg_values::finite_f32)]
         input_mean: f32,
         /// For --onnx: the standard deviation of that normalization.
-        #[arg(long, default_value_t = 1.0, requires = "onnx")]
+        #[arg(long, default_value_t = 1.0, requires = "onnx", value_parser = arg_values::positive_f32)]
         input_std: f32,
         /// Destination folder.
         #[arg(long, default_value = "onnx-models/artifacts")]
@@ -127,7 +128,7 @@ enum Command {
         #[arg(long, default_value = "firmware-example/data")]
         out: PathBuf,
         /// Images per class.
-        #[arg(long, default_value_t = 26)]
+        #[arg(long, default_value_t = 26, value_parser = arg_values::count)]
         per_class: usize,
     },
     /// Combine trained runs into a committee (averaged class probabilities) and evaluate it.
@@ -190,19 +191,19 @@ enum Command {
         #[arg(long, value_enum)]
         preset: Preset,
         /// Learning rates, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "0.003,0.001,0.0003")]
+        #[arg(long, value_delimiter = ',', default_value = "0.003,0.001,0.0003", value_parser = arg_values::positive)]
         lr: Vec<f64>,
         /// Batch sizes, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "64,128,256")]
+        #[arg(long, value_delimiter = ',', default_value = "64,128,256", value_parser = arg_values::count)]
         batch_size: Vec<usize>,
         /// Dropout probabilities, comma-separated (default: the preset's own only).
-        #[arg(long, value_delimiter = ',', value_parser = dropout_probability)]
+        #[arg(long, value_delimiter = ',', value_parser = arg_values::dropout_probability)]
         dropout: Vec<f64>,
         /// Epochs per trial.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = arg_values::count)]
         epochs: usize,
         /// Train each trial on only the first N training images.
-        #[arg(long)]
+        #[arg(long, value_parser = arg_values::count)]
         train_limit: Option<usize>,
         /// Seed (the same for every trial).
         #[arg(long, default_value_t = 42)]
@@ -230,25 +231,25 @@ struct GanArgs {
 #[derive(clap::Args, Debug)]
 struct GanTrainArgs {
     /// Epochs (critic passes over the training images).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = arg_values::count)]
     epochs: usize,
     /// Images per step.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = arg_values::count)]
     batch_size: usize,
     /// Critic steps per generator step.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = arg_values::count)]
     n_critic: usize,
     /// Adam learning rate (β = 0, 0.9).
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = arg_values::positive)]
     lr: f64,
     /// Seed.
     #[arg(long, default_value_t = 7)]
     seed: u64,
     /// Channels of the 7x7 feature maps (the 14x14 ones have half).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = arg_values::count)]
     width: usize,
     /// Train on only the first N training images.
-    #[arg(long)]
+    #[arg(long, value_parser = arg_values::count)]
     train_limit: Option<usize>,
     /// Run directory.
     #[arg(long, default_value = "runs/gan")]
@@ -266,7 +267,7 @@ enum GanAction {
         #[arg(long, default_value = "runs/gan")]
         run_dir: PathBuf,
         /// How many images.
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = arg_values::count)]
         n: usize,
         /// Only this class (0-9 or a name such as "sneaker"); default: all classes in turn.
         #[arg(long)]
@@ -290,7 +291,7 @@ enum GanAction {
         #[arg(long, default_value = "onnx-models/artifacts/cnn-baseline.bpk")]
         classifier: PathBuf,
         /// Images per class (10x this many in each set).
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, value_parser = arg_values::count)]
         per_class: usize,
         /// Seed of the noise and of the uniform-noise images.
         #[arg(long, default_value_t = 2)]
@@ -304,22 +305,22 @@ struct TrainArgs {
     #[arg(long, value_enum)]
     preset: Preset,
     /// Epochs (default: the preset's).
-    #[arg(long)]
+    #[arg(long, value_parser = arg_values::count)]
     epochs: Option<usize>,
     /// Mini-batch size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = arg_values::count)]
     batch_size: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = arg_values::positive)]
     lr: f64,
     /// Seed for initialisation, shuffling, dropout and the split.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Validation images held out of the training set.
-    #[arg(long, default_value_t = 6000)]
+    #[arg(long, default_value_t = 6000, value_parser = arg_values::count)]
     val_size: usize,
     /// Train on only the first N training images.
-    #[arg(long)]
+    #[arg(long, value_parser = arg_values::count)]
     train_limit: Option<usize>,
     /// Run directory (default: <runs-dir>/<preset>).
     #[arg(long)]
@@ -338,64 +339,52 @@ struct TrainArgs {
     #[arg(long)]
     flip: bool,
     /// Random rotation range, degrees.
-    #[arg(long)]
+    #[arg(long, value_parser = arg_values::degrees)]
     rotate: Option<f32>,
     /// Random zoom range (0.1 = ±10%).
-    #[arg(long)]
+    #[arg(long, value_parser = arg_values::zoom)]
     zoom: Option<f32>,
     /// Random shift range, pixels.
-    #[arg(long)]
+    #[arg(long, value_parser = arg_values::shift)]
     shift: Option<i32>,
     /// Random erasing: the probability (0 to 1) of setting one random rectangle (2-40% of the
     /// image) of a training image to the background.
-    #[arg(long, default_value_t = 0.0, value_parser = probability)]
+    #[arg(long, default_value_t = 0.0, value_parser = arg_values::probability)]
     erase: f64,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
     optimizer: OptimizerKind,
     /// L2 weight decay (decoupled for AdamW).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = arg_values::non_negative)]
     weight_decay: f64,
     /// Label smoothing (e.g. 0.1).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = arg_values::smoothing)]
     label_smoothing: f64,
     /// Learning-rate schedule: constant, cosine, or plateau.
     #[arg(long, default_value = "constant", value_parser = ["constant", "cosine", "plateau"])]
     schedule: String,
     /// Smallest learning rate of the cosine and plateau schedules.
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = 1e-5, value_parser = arg_values::non_negative)]
     min_lr: f64,
     /// Plateau schedule: multiply the rate by this factor...
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = arg_values::fraction)]
     plateau_factor: f64,
     /// ...after this many epochs without a better validation loss.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = arg_values::count)]
     plateau_patience: usize,
     /// Stop after this many epochs without a better validation loss.
-    #[arg(long)]
+    #[arg(long, value_parser = arg_values::count)]
     early_stopping: Option<usize>,
     /// Replace the preset's dropout probabilities with this one (0 to below 1).
-    #[arg(long, value_parser = dropout_probability)]
+    #[arg(long, value_parser = arg_values::dropout_probability)]
     dropout: Option<f64>,
 }
 
-/// Parses a probability: a number from 0 to 1.
-fn probability(s: &str) -> std::result::Result<f64, String> {
-    let p: f64 = s.parse().map_err(|e| format!("{s:?} is not a number: {e}"))?;
-    if (0.0..=1.0).contains(&p) { Ok(p) } else { Err(format!("{p} is not a probability (0 to 1)")) }
-}
-
-/// Parses a dropout probability: a [`probability`] below 1 (dropping every unit leaves nothing to scale).
-fn dropout_probability(s: &str) -> std::result::Result<f64, String> {
-    let p = probability(s)?;
-    if p < 1.0 { Ok(p) } else { Err(format!("dropout {p} would drop every unit (use less than 1)")) }
-}
-
-/// The configuration `train` asks for: its arguments, and the global `--device`.
 fn parse_shard(s: &str) -> std::result::Result<Shard, String> {
     Shard::parse(s).map_err(|e| e.to_string().trim_start_matches(&format!("--shard {s}: ")).to_string())
 }
 
+/// The configuration `train` asks for: its arguments, and the global `--device`.
 fn train_config(a: &TrainArgs, device: Backend) -> TrainConfig {
     TrainConfig {
         preset: a.preset,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
 use crate::data::augment::Augment;
-use crate::data::{FashionMnist, Split, splits};
+use crate::data::{FashionMnist, Split, train_val_split};
 use crate::model::Preset;
 use crate::optimizer::{OptimizerKind, Schedule};
 
@@ -79,7 +79,38 @@ impl TrainConfig {
     /// The training and validation splits this configuration asks for: the seeded split of
     /// the 60,000 training images, the training part cut to `train_limit`.
     pub fn splits(&self, data: &FashionMnist) -> Result<(Split, Split)> {
-        Ok(splits::train_val(&data.train, self.val_size, self.seed, self.train_limit)?)
+        let (train, val) = train_val_split(&data.train, self.val_size, self.seed)?;
+        match self.train_limit {
+            Some(n) if n > train.len() => anyhow::bail!(
+                "--train-limit {n} is more than the {} training images that --val-size {} leaves",
+                train.len(),
+                self.val_size
+            ),
+            Some(n) => Ok((train.take(n), val)),
+            None => Ok((train, val)),
+        }
+    }
+
+    /// Settings that contradict each other (each value's own range is the CLI's to check, see
+    /// `arg_values.rs`; this also guards configurations built in code).
+    pub fn check(&self) -> Result<()> {
+        use anyhow::bail;
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!("the learning rate {} must be a finite number above 0", self.lr);
+        }
+        if self.epochs == 0 || self.batch_size == 0 {
+            bail!("epochs ({}) and the batch size ({}) must be 1 or more", self.epochs, self.batch_size);
+        }
+        let min_lr = match self.schedule {
+            Schedule::Constant => None,
+            Schedule::Cosine { min_lr } | Schedule::Plateau { min_lr, .. } => Some(min_lr),
+        };
+        if let Some(m) = min_lr
+            && m > self.lr
+        {
+            bail!("--min-lr {m} is above --lr {}: the schedule would raise the learning rate", self.lr);
+        }
+        Ok(())
     }
 
     /// The layer list trained: the preset's, with dropout overridden if asked.

@@ -58,8 +58,8 @@ pub fn evaluate_run(run_dir: &Path, state: &RunState, checkpoint: Checkpoint, te
     let paths = RunPaths::new(run_dir);
     let preset = state.config.preset;
     let (path, epoch) = match checkpoint {
-        Checkpoint::Last => (paths.last_model(), state.history.len()),
-        Checkpoint::Best => (paths.best_model(), state.best_epoch),
+        Checkpoint::Last => (state.last_model(&paths), state.history.len()),
+        Checkpoint::Best => (state.best_model(&paths), state.best_epoch),
     };
     let device = state.config.backend.device()?;
     let layers = state.layers();

@@ -3,6 +3,7 @@
 //! Data flows one way: IDX files ([`data`]) → burn models ([`model`], [`training`]) →
 //! test-set evaluation ([`evaluation`]) → reports and pictures ([`report`], [`plots`]).
 
+pub mod arg_values;
 pub mod backend;
 pub mod cli;
 pub mod committee;

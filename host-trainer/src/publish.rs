@@ -11,7 +11,7 @@ use int8_compiler::{CompileData, CompileOptions, Images, Normalization};
 use onnx_models::manifest::{Artifact, FloatIo, Manifest, ModelEntry};
 
 use crate::data::FashionMnist;
-use crate::data::splits;
+use crate::data::train_val_split;
 use crate::evaluation::Checkpoint;
 use crate::job::{eval_existing, quantize};
 use crate::quantize::QuantizeOptions;
@@ -58,7 +58,7 @@ pub fn publish_runs(
         }
         let bpk = format!("{model}.bpk");
         if burn_weights {
-            write_atomic(&out.join(&bpk), &std::fs::read(paths.best_model())?)?;
+            write_atomic(&out.join(&bpk), &std::fs::read(run.state.best_model(&paths))?)?;
         } else if out.join(&bpk).exists() {
             std::fs::remove_file(out.join(&bpk)).with_context(|| format!("removing {bpk}"))?;
         }
@@ -116,7 +116,7 @@ pub fn publish_onnx(
 ) -> Result<Manifest> {
     let mut m = start(data, out)?;
     let onnx = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let (train, val) = splits::train_val(&data.train, 6000, FOREIGN_SPLIT_SEED, None)?;
+    let (train, val) = train_val_split(&data.train, 6000, FOREIGN_SPLIT_SEED)?;
     let images = CompileData {
         calibration: Images::from_split(&train),
         selection: Images::from_split(&val),

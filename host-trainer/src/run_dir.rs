@@ -1,12 +1,21 @@
-//! A run directory: its paths, the resume state written beside the last checkpoint, and the
-//! atomic writes everything in it goes through.
+//! A run directory: its paths, the resume state written beside the checkpoints, the lock
+//! that keeps a second process out, and the atomic writes everything in it goes through.
 //!
 //! A run directory holds:
 //! - `config.json`: what was asked (preset, epochs, batch, lr, seed, split, backend);
 //! - `history.csv` and `history.json`: one row per finished epoch;
-//! - `checkpoints/last-model.bpk`, `checkpoints/last-optim.bpk`, `checkpoints/state.json`:
-//!   everything needed to continue after the last finished epoch;
-//! - `checkpoints/best-model.bpk`: the weights of the epoch with the lowest validation loss.
+//! - `checkpoints/state.json`: the resume state, naming the checkpoint files it belongs to;
+//! - `checkpoints/epoch-NNNN-model.bpk` and `epoch-NNNN-optim.bpk`: the last finished epoch's
+//!   weights and optimizer state, and the weights of the epoch with the lowest validation loss
+//!   (the same file when that is the last epoch);
+//! - `.lock`: locked (advisory, by the OS) while a process trains into the directory.
+//!
+//! Crash safety: an epoch's files get new names (each written to a temporary name and renamed),
+//! then `state.json` is replaced atomically to name them, and only then are the files no state
+//! names any more removed. Whatever fails or is interrupted, `state.json` names a complete,
+//! consistent set. Runs written before this scheme (`last-model.bpk`, `last-optim.bpk`,
+//! `best-model.bpk`, no file names in their state) are read as they are and move to it at their
+//! next epoch.
 
 use std::path::{Path, PathBuf};
 
@@ -55,6 +64,28 @@ pub struct RunState {
     /// read with the preset's current layers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<crate::model::LayerSpec>>,
+    /// The checkpoint files this state belongs to; `None` in runs written before they were
+    /// named per epoch (those use the fixed names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<CheckpointFiles>,
+}
+
+/// The checkpoint files of a state, by name inside `checkpoints/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointFiles {
+    /// Weights after the last finished epoch.
+    pub last_model: String,
+    /// Optimizer state after the last finished epoch.
+    pub last_optim: String,
+    /// Weights of the best epoch.
+    pub best_model: String,
+}
+
+impl CheckpointFiles {
+    /// The names epoch `n` (1-based) writes.
+    pub fn of_epoch(n: usize) -> (String, String) {
+        (format!("epoch-{n:04}-model.bpk"), format!("epoch-{n:04}-optim.bpk"))
+    }
 }
 
 impl RunState {
@@ -66,6 +97,21 @@ impl RunState {
     /// Total training seconds.
     pub fn train_seconds(&self) -> f64 {
         self.history.iter().map(|r| r.seconds).sum()
+    }
+
+    /// The weights after the last finished epoch.
+    pub fn last_model(&self, paths: &RunPaths) -> PathBuf {
+        self.files.as_ref().map_or_else(|| paths.ckpt().join("last-model.bpk"), |f| paths.ckpt().join(&f.last_model))
+    }
+
+    /// The optimizer state after the last finished epoch.
+    pub fn last_optim(&self, paths: &RunPaths) -> PathBuf {
+        self.files.as_ref().map_or_else(|| paths.ckpt().join("last-optim.bpk"), |f| paths.ckpt().join(&f.last_optim))
+    }
+
+    /// The weights of the epoch with the lowest validation loss.
+    pub fn best_model(&self, paths: &RunPaths) -> PathBuf {
+        self.files.as_ref().map_or_else(|| paths.ckpt().join("best-model.bpk"), |f| paths.ckpt().join(&f.best_model))
     }
 
     /// The layers of the run's checkpoints: those recorded when it started, or, for a run
@@ -91,18 +137,6 @@ impl RunPaths {
     pub fn ckpt(&self) -> PathBuf {
         self.dir.join("checkpoints")
     }
-    /// Last model weights.
-    pub fn last_model(&self) -> PathBuf {
-        self.ckpt().join("last-model.bpk")
-    }
-    /// Last optimizer state.
-    pub fn last_optim(&self) -> PathBuf {
-        self.ckpt().join("last-optim.bpk")
-    }
-    /// Best model weights.
-    pub fn best_model(&self) -> PathBuf {
-        self.ckpt().join("best-model.bpk")
-    }
     /// Resume state.
     pub fn state(&self) -> PathBuf {
         self.ckpt().join("state.json")
@@ -111,6 +145,101 @@ impl RunPaths {
     pub fn config(&self) -> PathBuf {
         self.dir.join("config.json")
     }
+    /// The lock file.
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join(".lock")
+    }
+}
+
+/// A run directory held by this process (released when dropped, or by the OS when the
+/// process ends, however it ends: no stale lock survives a crash).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// Locks `dir` (created if missing) for this process, or says which directory another process
+/// holds.
+pub fn lock(dir: &Path) -> Result<RunLock> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = RunPaths::new(dir).lock();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(RunLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another process is training into {} (it holds {}); wait for it to finish, or choose another --run-dir",
+            dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+}
+
+/// Saves the checkpoint of finished epoch `state.history.len()` with its state: the epoch's
+/// files under new names, then the state that names them, then the files no state names any
+/// more. A failure leaves the previous state and its files as they were, and says so.
+pub fn save_checkpoint(
+    paths: &RunPaths,
+    state: &mut RunState,
+    model: &Net,
+    optim: &ModuleOptimizer,
+    improved: bool,
+) -> Result<()> {
+    let n = state.history.len();
+    let previous = state.files.clone();
+    let (model_name, optim_name) = CheckpointFiles::of_epoch(n);
+    let best = if improved {
+        model_name.clone()
+    } else {
+        match &previous {
+            Some(f) => f.best_model.clone(),
+            // A run from before the per-epoch names: carry its best weights over under a name
+            // of the new scheme.
+            None => {
+                let (name, _) = CheckpointFiles::of_epoch(state.best_epoch);
+                let from = paths.ckpt().join("best-model.bpk");
+                let to = paths.ckpt().join(&name);
+                if !to.exists() {
+                    write_atomic(&to, &std::fs::read(&from).with_context(|| format!("reading {}", from.display()))?)?;
+                }
+                name
+            }
+        }
+    };
+    let files = CheckpointFiles { last_model: model_name, last_optim: optim_name, best_model: best };
+    let write = || -> Result<()> {
+        save_model(model, &paths.ckpt().join(&files.last_model))?;
+        save_optim(optim, &paths.ckpt().join(&files.last_optim))?;
+        let next = RunState { files: Some(files.clone()), ..state.clone() };
+        write_atomic(&paths.state(), serde_json::to_string_pretty(&next)?.as_bytes())
+    };
+    if let Err(e) = write() {
+        let kept = if n > 1 { format!("epoch {}", n - 1) } else { "none yet".to_string() };
+        return Err(e.context(format!(
+            "saving epoch {n} into {} failed; the last good checkpoint ({kept}) is unchanged and `--resume` continues from it",
+            paths.dir.display()
+        )));
+    }
+    state.files = Some(files.clone());
+    // Only now is anything else removable: every file of the new state is in place.
+    let keep = [&files.last_model, &files.last_optim, &files.best_model];
+    if let Ok(entries) = std::fs::read_dir(paths.ckpt()) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stale = (name.starts_with("epoch-") && name.ends_with(".bpk") && !keep.contains(&&name))
+                || ["last-model.bpk", "last-optim.bpk", "best-model.bpk"].contains(&name.as_str());
+            if stale {
+                // A file that cannot be removed only costs space; the state does not name it.
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes a file through a temporary name and a rename, so readers see old or new, never half.
@@ -158,10 +287,17 @@ pub fn load_model(layers: &[LayerSpec], path: &Path, device: &Device) -> Result<
 pub fn load_model_holding_rng(layers: &[LayerSpec], path: &Path, device: &Device) -> Result<Net> {
     let net = Net::new(layers, device)?;
     net.try_load_file(path).map_err(|e| {
-        anyhow::anyhow!(
-            "loading {}: {e} (the weights do not fit the layer list; a run made before its preset's layers changed, and before runs recorded their layers, needs its original preset)",
-            path.display()
-        )
+        let text = e.to_string();
+        // Only a file whose tensors are not the model's gets the layer-list explanation; a
+        // truncated or unreadable file gets its own error alone.
+        let lower = text.to_lowercase();
+        let hint =
+            if ["missing tensor", "unexpected tensor", "shape mismatch", "shape"].iter().any(|k| lower.contains(k)) {
+                " (the file holds the weights of another layer list than this run's)"
+            } else {
+                ""
+            };
+        anyhow::anyhow!("loading {}: {text}{hint}", path.display())
     })
 }
 
@@ -183,4 +319,38 @@ pub fn write_history(paths: &RunPaths, history: &[EpochRecord]) -> Result<()> {
     }
     write_atomic(&paths.dir.join("history.csv"), csv.as_bytes())?;
     write_atomic(&paths.dir.join("history.json"), serde_json::to_string_pretty(history)?.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resumed run reads its history and learning rate back from `state.json`, so every f64
+    /// must come back bit for bit (serde_json's `float_roundtrip`; without it the last bit of
+    /// values such as this training loss changes, and a plateau schedule resumes at another rate).
+    #[test]
+    fn state_floats_come_back_bit_for_bit() {
+        let mut x = 1.9347590732574462f64;
+        for i in 0..10_000u64 {
+            let r = EpochRecord {
+                epoch: 1,
+                train_loss: x,
+                train_acc: 1.0 / (i as f64 + 3.0),
+                val_loss: x.sqrt(),
+                val_acc: 0.1,
+                lr: 1e-3 * 0.5f64.powi((i % 40) as i32),
+                seconds: x * 1e3,
+            };
+            let back: EpochRecord = serde_json::from_str(&serde_json::to_string_pretty(&r).unwrap()).unwrap();
+            for (a, b) in [
+                (r.train_loss, back.train_loss),
+                (r.val_loss, back.val_loss),
+                (r.lr, back.lr),
+                (r.train_acc, back.train_acc),
+            ] {
+                assert_eq!(a.to_bits(), b.to_bits(), "{a} came back as {b}");
+            }
+            x = (x * 1.000_123_4 + 0.000_77).fract() + 0.5;
+        }
+    }
 }

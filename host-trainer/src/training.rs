@@ -25,8 +25,7 @@ use crate::model::Net;
 use crate::optimizer;
 use crate::rng::rng_guard;
 use crate::run_dir::{
-    EpochRecord, RunPaths, RunState, load_model_holding_rng, read_state, save_model, save_optim, write_atomic,
-    write_history,
+    EpochRecord, RunPaths, RunState, load_model_holding_rng, read_state, save_checkpoint, write_atomic, write_history,
 };
 
 /// Loss and accuracy of `model` (in evaluation mode) on a split, plus its logits
@@ -87,8 +86,10 @@ pub struct TrainOptions {
 /// Trains per `config` into `run_dir`, on `train`, validating on `val` after every epoch.
 /// Returns the final resume state (history included).
 pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, opts: TrainOptions) -> Result<RunState> {
+    config.check()?;
     // A poisoned lock only means another training panicked; the RNG is reseeded below anyway.
     let _rng = rng_guard();
+    let _lock = crate::run_dir::lock(run_dir)?;
     let paths = RunPaths::new(run_dir);
     std::fs::create_dir_all(paths.ckpt()).with_context(|| format!("creating {}", paths.ckpt().display()))?;
     let base = config.backend.device()?;
@@ -104,10 +105,9 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
                 state.config
             );
         }
-        let model = load_model_holding_rng(&state.layers(), &paths.last_model(), &device)?;
-        optim = optim
-            .load(paths.last_optim())
-            .map_err(|e| anyhow::anyhow!("loading {}: {e}", paths.last_optim().display()))?;
+        let model = load_model_holding_rng(&state.layers(), &state.last_model(&paths), &device)?;
+        let o = state.last_optim(&paths);
+        optim = optim.load(&o).map_err(|e| anyhow::anyhow!("loading {}: {e}", o.display()))?;
         if !opts.quiet {
             eprintln!("resuming {} after epoch {}", run_dir.display(), state.history.len());
         }
@@ -127,6 +127,7 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
             best_epoch: 0,
             lr: None,
             layers: Some(config.layers()),
+            files: None,
         };
         (model, state)
     };
@@ -209,13 +210,10 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
         state.history.push(record);
         if improved {
             state.best_epoch = epoch + 1;
-            save_model(&model, &paths.best_model())?;
         }
-        // The last checkpoint, then the state that points at it: a crash between the two
-        // leaves the previous state, which resumes one epoch earlier, never a mismatch.
-        save_model(&model, &paths.last_model())?;
-        save_optim(&optim, &paths.last_optim())?;
-        write_atomic(&paths.state(), serde_json::to_string_pretty(&state)?.as_bytes())?;
+        // The epoch's files, then the state that names them (run_dir.rs): a failure or a crash
+        // anywhere leaves the previous state and its files.
+        save_checkpoint(&paths, &mut state, &model, &optim, improved)?;
         write_history(&paths, &state.history)?;
     }
     Ok(state)

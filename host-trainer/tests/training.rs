@@ -32,9 +32,8 @@ fn short_real_training_beats_70_percent() {
         "history.csv",
         "history.json",
         "config.json",
-        "checkpoints/best-model.bpk",
-        "checkpoints/last-model.bpk",
-        "checkpoints/last-optim.bpk",
+        "checkpoints/epoch-0001-model.bpk",
+        "checkpoints/epoch-0001-optim.bpk",
         "checkpoints/state.json",
         "plots/training_curves.png",
         "plots/confusion_matrix.png",
@@ -124,7 +123,120 @@ fn a_run_keeps_its_layers_when_its_preset_changes() {
     old.layers = None;
     write(&old);
     let e = job::eval_existing(&data, dir.path(), Checkpoint::Best).err().expect("the weights no longer fit");
-    assert!(format!("{e:#}").contains("do not fit the layer list"), "{e:#}");
+    assert!(format!("{e:#}").contains("another layer list"), "{e:#}");
+}
+
+/// A truncated checkpoint is reported as what it is, without the layer-list explanation.
+#[test]
+fn a_truncated_checkpoint_is_reported_without_a_guess() {
+    use host_trainer::run_dir::{RunPaths, read_state};
+    let data = data();
+    let config = TrainConfig { train_limit: Some(500), ..small(Preset::Mlp128, 1) };
+    let (train, val) = config.splits(&data).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    training::train(&config, &train, &val, dir.path(), QUIET).unwrap();
+    let paths = RunPaths::new(dir.path());
+    let best = read_state(&paths).unwrap().best_model(&paths);
+    let bytes = std::fs::read(&best).unwrap();
+    std::fs::write(&best, &bytes[..bytes.len() / 3]).unwrap();
+    let e = format!("{:#}", job::eval_existing(&data, dir.path(), Checkpoint::Best).err().expect("truncated"));
+    assert!(e.contains("truncated") && !e.contains("layer list"), "{e}");
+}
+
+/// Two trainings into one run directory: the second is refused while the first holds it.
+#[test]
+fn a_run_directory_takes_one_training_at_a_time() {
+    let data = data();
+    let config = TrainConfig { train_limit: Some(300), ..small(Preset::Mlp128, 1) };
+    let (train, val) = config.splits(&data).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let held = host_trainer::run_dir::lock(dir.path()).unwrap();
+    let e = training::train(&config, &train, &val, dir.path(), QUIET).err().expect("locked");
+    assert!(format!("{e:#}").contains("another process is training into"), "{e:#}");
+    assert!(!dir.path().join("checkpoints/state.json").exists(), "nothing written");
+    drop(held);
+    training::train(&config, &train, &val, dir.path(), QUIET).unwrap();
+}
+
+/// The same losses epoch by epoch, bit for bit (the resumed epochs come back from
+/// `state.json`: serde_json's `float_roundtrip` keeps every f64 exact).
+fn assert_same_history(a: &host_trainer::run_dir::RunState, b: &host_trainer::run_dir::RunState) {
+    assert_eq!(a.history.len(), b.history.len());
+    for (x, y) in a.history.iter().zip(&b.history) {
+        for (p, q) in [(x.train_loss, y.train_loss), (x.val_loss, y.val_loss), (x.val_acc, y.val_acc)] {
+            assert_eq!(p.to_bits(), q.to_bits(), "epoch {}: {p} vs {q}", x.epoch);
+        }
+    }
+}
+
+/// A checkpoint write that fails leaves the previous epoch's state and files, says so, and the
+/// run resumes from there to what an uninterrupted run computes.
+#[test]
+fn a_failed_checkpoint_write_keeps_the_last_good_one() {
+    use host_trainer::run_dir::{RunPaths, read_state};
+    let data = data();
+    let config = TrainConfig { train_limit: Some(800), ..small(Preset::Mlp128, 3) };
+    let (train, val) = config.splits(&data).unwrap();
+    let whole = tempfile::tempdir().unwrap();
+    let reference = training::train(&config, &train, &val, whole.path(), QUIET).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let paths = RunPaths::new(dir.path());
+    std::fs::create_dir_all(paths.ckpt()).unwrap();
+    // Epoch 2's weights cannot be written: a folder stands where their temporary file goes.
+    std::fs::create_dir_all(paths.ckpt().join("epoch-0002-model.bpk.tmp")).unwrap();
+    let e = format!("{:#}", training::train(&config, &train, &val, dir.path(), QUIET).err().expect("write fails"));
+    assert!(e.contains("saving epoch 2") && e.contains("last good checkpoint (epoch 1) is unchanged"), "{e}");
+    let state = read_state(&paths).unwrap();
+    assert_eq!(state.history.len(), 1);
+    assert!(state.last_model(&paths).is_file() && state.last_optim(&paths).is_file());
+    std::fs::remove_dir(paths.ckpt().join("epoch-0002-model.bpk.tmp")).unwrap();
+    let resumed = training::train(&config, &train, &val, dir.path(), TrainOptions { resume: true, ..QUIET }).unwrap();
+    assert_same_history(&resumed, &reference);
+    // Only the files the final state names are left.
+    let mut left: Vec<String> = std::fs::read_dir(paths.ckpt())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".bpk"))
+        .collect();
+    left.sort();
+    let f = resumed.files.clone().unwrap();
+    let mut want = vec![f.last_model, f.last_optim, f.best_model];
+    want.sort();
+    want.dedup();
+    assert_eq!(left, want);
+}
+
+/// A run written before checkpoints were named per epoch (fixed names, no files in its state)
+/// evaluates and resumes, and moves to the per-epoch names.
+#[test]
+fn a_run_with_the_old_checkpoint_names_resumes() {
+    use host_trainer::run_dir::{RunPaths, read_state};
+    let data = data();
+    let config = TrainConfig { train_limit: Some(600), ..small(Preset::Mlp128, 2) };
+    let (train, val) = config.splits(&data).unwrap();
+    let whole = tempfile::tempdir().unwrap();
+    let reference = training::train(&config, &train, &val, whole.path(), QUIET).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let paths = RunPaths::new(dir.path());
+    let one =
+        training::train(&config, &train, &val, dir.path(), TrainOptions { stop_after: Some(1), ..QUIET }).unwrap();
+    // Rewrite it as the old layout had it.
+    let c = paths.ckpt();
+    std::fs::rename(one.last_model(&paths), c.join("last-model.bpk")).unwrap();
+    std::fs::rename(one.last_optim(&paths), c.join("last-optim.bpk")).unwrap();
+    std::fs::copy(c.join("last-model.bpk"), c.join("best-model.bpk")).unwrap();
+    let mut old = one.clone();
+    old.files = None;
+    std::fs::write(paths.state(), serde_json::to_string(&old).unwrap()).unwrap();
+    assert!(job::eval_existing(&data, dir.path(), Checkpoint::Best).is_ok());
+
+    let resumed = training::train(&config, &train, &val, dir.path(), TrainOptions { resume: true, ..QUIET }).unwrap();
+    assert_same_history(&resumed, &reference);
+    assert!(read_state(&paths).unwrap().files.is_some());
+    assert!(!c.join("last-model.bpk").exists() && !c.join("best-model.bpk").exists());
+    assert!(job::eval_existing(&data, dir.path(), Checkpoint::Best).is_ok());
 }
 
 #[test]

@@ -3,7 +3,6 @@
 
 pub mod augment;
 pub mod batcher;
-pub mod splits;
 
 pub use batcher::{Batch, batch};
 pub use fashion_mnist::{CLASS_NAMES, DataError, FashionMnist, Split, dataset, idx, source, train_val_split};

@@ -63,7 +63,7 @@ pub fn load_classifier(path: &Path, device: &burn::prelude::Device) -> Result<(P
     }
     let state = crate::run_dir::read_state(&RunPaths::new(path))?;
     let preset = state.config.preset;
-    Ok((preset, load_model(&state.layers(), &RunPaths::new(path).best_model(), device)?))
+    Ok((preset, load_model(&state.layers(), &state.best_model(&RunPaths::new(path)), device)?))
 }
 
 /// The quality figures of a GAN run.

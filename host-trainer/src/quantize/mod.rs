@@ -78,8 +78,8 @@ pub fn quantize_run(
     let name = opts.name.as_deref().unwrap_or(state.config.preset.name());
     let paths = RunPaths::new(run_dir);
     let ckpt = match opts.checkpoint {
-        Checkpoint::Best => paths.best_model(),
-        Checkpoint::Last => paths.last_model(),
+        Checkpoint::Best => state.best_model(&paths),
+        Checkpoint::Last => state.last_model(&paths),
     };
     let device = state.config.backend.device()?;
     let net = crate::run_dir::load_model(&state.layers(), &ckpt, &device)?;
