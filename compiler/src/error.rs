@@ -35,6 +35,11 @@ pub enum CompileError {
     /// The bytes are not an ONNX model (protobuf decoding failed: not ONNX, or truncated).
     #[error("not an ONNX model: {0}")]
     NotOnnx(String),
+    /// The file asks for more than the compiler takes from an untrusted model (a tensor or a
+    /// folded constant too large, an unreadable element type, external data, a cycle, a value
+    /// defined twice; see `screen.rs`), checked before tract allocates or evaluates anything.
+    #[error("model refused: {0}")]
+    Refused(String),
     /// tract could not load, type or simplify the model.
     #[error("cannot load the model with tract-onnx: {0}")]
     Load(String),

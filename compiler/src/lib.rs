@@ -6,7 +6,8 @@
 //! zero points, SNR against the float graph, arena bytes).
 //!
 //! ```text
-//! ONNX bytes ─ load.rs ─► tract typed model (batch 1, decluttered)
+//! ONNX bytes ─ screen.rs: sizes, element types, wiring and constant folding bounded first
+//!            ─ load.rs ─► tract typed model (batch 1, decluttered)
 //!            ─ lower.rs ─► FloatGraph (graph.rs): Conv / Dense / MaxPool, HWC, with batch norm,
 //!                          biases, the input normalization, ReLU / clamps and pools folded in
 //!            ─ reference.rs: the graph checked against tract's run of the original model
@@ -40,6 +41,7 @@ pub mod lower;
 pub mod qdq;
 pub mod reference;
 pub mod report;
+pub mod screen;
 
 pub use calibration::Method;
 pub use compile::{CompileData, CompileOptions, Compiled, compile};

@@ -16,6 +16,7 @@ use tract_onnx::pb::{self, tensor_shape_proto::dimension::Value as DimValue, typ
 use tract_onnx::prelude::*;
 
 use crate::error::CompileError;
+use crate::screen;
 
 /// What the caller knows that the file may not say.
 #[derive(Debug, Clone, Default)]
@@ -156,6 +157,7 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Loaded, CompileError> {
     if graph.node.is_empty() {
         return Err(CompileError::NotOnnx("the graph has no nodes".into()));
     }
+    screen::check(graph)?;
     // Inputs that are not initializers (older exporters list weights as inputs too).
     let inits: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let inputs: Vec<&pb::ValueInfoProto> = graph.input.iter().filter(|i| !inits.contains(i.name.as_str())).collect();
@@ -212,13 +214,14 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Loaded, CompileError> {
         .get(chosen)
         .ok_or_else(|| CompileError::Output("outputs out of order".into()))?;
     model.select_output_outlets(&[outlet]).map_err(load)?;
-    let model = model
-        .with_input_fact(0, f32::fact(&input_shape).into())
-        .map_err(load)?
-        .into_typed()
-        .map_err(load)?
-        .into_decluttered()
-        .map_err(load)?;
-    let onnx_nodes = graph.node.iter().map(|n| (n.name.clone(), n.op_type.clone())).collect();
-    Ok(Loaded { model, image, io: (input.name.clone(), output_name), input_shape, onnx_nodes })
+    let typed = model.with_input_fact(0, f32::fact(&input_shape).into()).map_err(load)?.into_typed().map_err(load)?;
+    let onnx_nodes: Vec<(String, String)> = graph.node.iter().map(|n| (n.name.clone(), n.op_type.clone())).collect();
+    let mut loaded =
+        Loaded { model: TypedModel::default(), image, io: (input.name.clone(), output_name), input_shape, onnx_nodes };
+    screen::check_typed(&typed, |tract| match loaded.onnx_node(tract) {
+        Some((name, op)) => format!("`{name}` ({op})"),
+        None => format!("`{tract}`"),
+    })?;
+    loaded.model = typed.into_decluttered().map_err(load)?;
+    Ok(loaded)
 }
