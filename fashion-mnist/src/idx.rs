@@ -21,6 +21,9 @@ pub const SIDE: usize = 28;
 pub const PIXELS: usize = SIDE * SIDE;
 /// Number of classes.
 pub const CLASSES: usize = 10;
+/// The most bytes a gzip-compressed file may inflate to: 64 MiB (Fashion-MNIST's training
+/// images are 47,040,016 bytes), so a small hostile file cannot fill the memory.
+pub const MAX_INFLATED: usize = 64 << 20;
 
 /// What is wrong with an IDX file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +32,11 @@ pub enum IdxProblem {
     Io(String),
     /// The gzip stream is corrupt or truncated.
     BadGzip(String),
+    /// The gzip stream inflates to more than [`MAX_INFLATED`] bytes.
+    Inflates {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// Fewer bytes than the header needs.
     TruncatedHeader {
         /// Bytes present.
@@ -76,6 +84,7 @@ impl fmt::Display for IdxProblem {
         match self {
             Self::Io(e) => write!(f, "cannot read: {e}"),
             Self::BadGzip(e) => write!(f, "bad gzip stream: {e}"),
+            Self::Inflates { limit } => write!(f, "the gzip stream inflates to more than {limit} bytes"),
             Self::TruncatedHeader { len } => {
                 write!(f, "truncated header: only {len} bytes")
             }
@@ -132,15 +141,23 @@ pub enum PairError {
 pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, IdxError> {
     let err = |problem| IdxError { path: path.to_path_buf(), problem };
     let raw = std::fs::read(path).map_err(|e| err(IdxProblem::Io(e.to_string())))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| err(IdxProblem::BadGzip(e.to_string())))?;
-        Ok(out)
-    } else {
-        Ok(raw)
+    inflate_maybe_gzip(raw).map_err(err)
+}
+
+/// `raw`, inflated if it starts with the gzip magic (to at most [`MAX_INFLATED`] bytes).
+pub fn inflate_maybe_gzip(raw: Vec<u8>) -> Result<Vec<u8>, IdxProblem> {
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
     }
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(MAX_INFLATED));
+    flate2::read::GzDecoder::new(raw.as_slice())
+        .take(MAX_INFLATED as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| IdxProblem::BadGzip(e.to_string()))?;
+    if out.len() > MAX_INFLATED {
+        return Err(IdxProblem::Inflates { limit: MAX_INFLATED });
+    }
+    Ok(out)
 }
 
 fn be_u32(bytes: &[u8], at: usize) -> u32 {
@@ -356,6 +373,16 @@ mod tests {
         let e = read_labels(&p).unwrap_err();
         assert_eq!(e.problem, IdxProblem::BadLabel { index: 2, value: 10 });
         assert!(e.to_string().contains("labels.idx: bad label 10 at index 2"), "{e}");
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_limit() {
+        // 65 MiB of zeros compress to about 65 kB.
+        let bomb = gzip(&vec![0u8; MAX_INFLATED + (1 << 20)]);
+        assert!(bomb.len() < 1 << 20);
+        assert_eq!(inflate_maybe_gzip(bomb), Err(IdxProblem::Inflates { limit: MAX_INFLATED }));
+        let fits = gzip(&vec![7u8; MAX_INFLATED]);
+        assert_eq!(inflate_maybe_gzip(fits).map(|v| v.len()), Ok(MAX_INFLATED));
     }
 
     #[test]

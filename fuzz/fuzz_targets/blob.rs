@@ -1,5 +1,7 @@
-//! Any byte string: `Model::parse` returns an error or a model that runs on any input, with
-//! identical results from the fast and the reference kernels. Never a panic.
+//! Any byte string as an infer-core blob: `Model::parse` returns an error or a model that runs
+//! on any input, with identical results from every kernel set this CPU has (the scalar
+//! references, the compile target's fast kernels, and the run-time dispatched AVX2 / AVX-512
+//! VNNI ones). Never a panic.
 //!
 //! The input is used twice: raw (exercising the header and CRC checks), and re-sealed with a
 //! correct CRC (exercising every check behind it).
@@ -16,9 +18,13 @@ fn exercise(blob: &[u8]) {
         }
         let mut arena = vec![0u8; m.arena_len()];
         let pixels: Vec<u8> = (0..m.input_len()).map(|i| (i * 31) as u8).collect();
-        let a = m.run_with(RunOptions::new().kernels(Kernels::Reference), &pixels, &mut arena).expect("valid model runs");
-        let b = m.run(&pixels, &mut arena).expect("valid model runs");
-        assert_eq!(a, b);
+        let reference =
+            m.run_with(RunOptions::new().kernels(Kernels::Reference), &pixels, &mut arena).expect("valid model runs");
+        let baseline =
+            m.run_with(RunOptions::new().kernels(Kernels::Baseline), &pixels, &mut arena).expect("valid model runs");
+        let fast = m.run(&pixels, &mut arena).expect("valid model runs");
+        assert_eq!(reference, baseline);
+        assert_eq!(reference, fast);
     }
 }
 
