@@ -433,11 +433,13 @@ pub fn run() -> Result<()> {
             print_outcome(&out);
         }
         Some(Command::Eval { ref run_dir, checkpoint }) => {
+            runs_exist([run_dir])?;
             let data = FashionMnist::load(cli.data_dir.as_deref())?;
             let out = job::eval_existing(&data, run_dir, checkpoint)?;
             print_outcome(&out);
         }
         Some(Command::Quantize { ref run_dir, method, calibration_images, ref out }) => {
+            runs_exist([run_dir])?;
             let data = FashionMnist::load(cli.data_dir.as_deref())?;
             let outcome = job::eval_existing(&data, run_dir, Checkpoint::Best)?;
             let opts = QuantizeOptions { method, calibration_images, ..Default::default() };
@@ -455,6 +457,11 @@ pub fn run() -> Result<()> {
             input_std,
             ref out,
         }) => {
+            match onnx {
+                Some(file) if !file.is_file() => anyhow::bail!("--onnx {}: no such file", file.display()),
+                Some(_) => {}
+                None => runs_exist(run_dirs)?,
+            }
             let data = FashionMnist::load(cli.data_dir.as_deref())?;
             let m = match onnx {
                 Some(file) => {
@@ -531,6 +538,7 @@ pub fn run() -> Result<()> {
             println!("wrote {} test images ({per_class} per class) to {}", picked.len(), out.display());
         }
         Some(Command::Committee { ref run_dirs, weighting, tta, ref out }) => {
+            runs_exist(run_dirs)?;
             let data = FashionMnist::load(cli.data_dir.as_deref())?;
             let r = crate::committee::committee(&data, run_dirs, weighting, tta, out)?;
             println!(
@@ -734,4 +742,12 @@ mod tests {
             assert_eq!(a.run_dir.as_deref(), Some(std::path::Path::new("runs/x")));
         }
     }
+}
+
+/// Every run directory a command reads holds a trained run: checked before the dataset is read.
+fn runs_exist<P: AsRef<std::path::Path>>(dirs: impl IntoIterator<Item = P>) -> Result<()> {
+    for d in dirs {
+        crate::run_dir::read_state(&crate::run_dir::RunPaths::new(d.as_ref()))?;
+    }
+    Ok(())
 }

@@ -47,9 +47,6 @@ pub fn publish_runs(
     let mut names = Vec::new();
     for dir in dirs {
         let paths = RunPaths::new(dir);
-        if !paths.state().exists() {
-            bail!("{} has no trained run (no {})", dir.display(), paths.state().display());
-        }
         let run = eval_existing(data, dir, Checkpoint::Best)?;
         let preset = run.state.config.preset;
         let model = name.unwrap_or(preset.name()).to_string();

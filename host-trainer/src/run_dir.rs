@@ -304,6 +304,14 @@ pub fn load_model_holding_rng(layers: &[LayerSpec], path: &Path, device: &Device
 /// Reads a run's resume state.
 pub fn read_state(paths: &RunPaths) -> Result<RunState> {
     let p = paths.state();
+    if !p.exists() {
+        anyhow::bail!(
+            "{} holds no trained run (no {}): train one with `host-trainer train --run-dir {}`",
+            paths.dir.display(),
+            p.display(),
+            paths.dir.display()
+        );
+    }
     let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
 }

@@ -88,3 +88,29 @@ fn contradicting_values_are_refused_before_training() {
         assert!(!run.join("checkpoints/state.json").exists(), "{args:?}: trained");
     }
 }
+
+/// A run directory that holds no run is named as such by every command that reads one.
+#[test]
+fn a_missing_run_is_named_by_every_command_that_reads_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let nope = dir.path().join("nope");
+    let nope = nope.to_str().unwrap();
+    for args in [
+        vec!["eval", "--run-dir", nope],
+        vec!["quantize", "--run-dir", nope],
+        vec!["committee", "--run-dir", nope],
+        vec!["publish", "--run-dir", nope],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_host-trainer"))
+            .args(&args)
+            .env("FASHION_MNIST_DIR", dir.path().join("no-dataset-here"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(err.contains(&format!("{nope} holds no trained run")), "{args:?}: {err}");
+    }
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_host-trainer")).args(["gan", "sample", "--run-dir", nope]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no trained GAN"), "{out:?}");
+}
