@@ -66,6 +66,8 @@ pub fn write() -> Result<String> {
     let m = medians(&dir)
         .with_context(|| format!("no criterion results in {}: run `cargo bench -p benches` first", dir.display()))?;
     let mut s = String::from("# Latency: infer-core vs ONNX Runtime vs tract\n\n");
+    // The same medians, machine-readable (scripts/readme_table.py reads them): model → engine → µs.
+    let mut json = serde_json::Map::new();
     let _ = writeln!(
         s,
         "`cargo bench -p benches` (one criterion run, same images, one thread; it writes this file when it is done). Medians. CPU: {}.\n",
@@ -74,6 +76,12 @@ pub fn write() -> Result<String> {
     for model in onnx_models::ALL {
         let group = format!("latency/{}", model.name);
         let get = |f: &str| m.get(&(group.clone(), f.to_string())).copied();
+        let engines: serde_json::Map<String, serde_json::Value> = m
+            .iter()
+            .filter(|((g, _), _)| *g == group)
+            .map(|((_, f), ns)| (f.clone(), serde_json::json!(ns / 1e3)))
+            .collect();
+        json.insert(model.name.to_string(), serde_json::Value::Object(engines));
         let _ = writeln!(s, "## {} ({} MACs)\n", model.name, model.macs);
         let _ = writeln!(s, "| engine | batch-1 latency | per image over 10k |\n|---|---:|---:|");
         for f in [
@@ -120,8 +128,10 @@ pub fn write() -> Result<String> {
         "`infer-core-int8` is `Model::run` with feature `x86-dispatch`, which chooses its path at run time ({path}): the interpreter compiled for x86-64-v3, AVX2 intrinsic kernels for pooled convolutions (`vpmaddwd`, the four positions of a pool window sharing each weight load) and dense layers, and an AVX-512 VNNI kernel (`vpdpbusd` on activations shifted to unsigned, with a per-channel weight-sum correction) for pooled convolutions whose patches are whole 32-byte chunks. `infer-core-int8 portable` is the same model with `Kernels::Baseline`: the kernels of Rust's default x86-64 target (SSE2 only), no run-time dispatch. Bit-identical (the kernel contract; the conformance suite compares all 10,000 test images). The ratios use `Model::run`. ONNX Runtime dispatches to AVX2/AVX-512 at run time too.\n",
     );
     s.push_str("Roofline: one core's int8 multiply-accumulate peak at 3.5 GHz, the figures for this machine class: 112 GMAC/s on the AVX2 path (vpmaddubsw + vpmaddwd, 32 MACs per cycle), 229 GMAC/s with AVX-512 VNNI. The share is taken against the peak of the path `Model::run` takes here. MACs count every convolution position, also those a floor-mode pool drops (cnn-baseline's conv2 computes 1,843,200 of its 2,230,272).\n");
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
-    std::fs::write(&out, &s)?;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::write(dir.join("RESULTS.md"), &s)?;
+    let json = serde_json::json!({ "cpu": cpu_name(), "batch1_latency_us": json });
+    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json)? + "\n")?;
     Ok(s)
 }
 
