@@ -41,8 +41,15 @@ impl Spread {
         let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         Self { mean: mean(&values), std: std(&values), min, max, values }
     }
+    /// `mean ± std` scaled, with `prec` decimals (a sign when `signed`); one value has no spread,
+    /// so it is shown alone.
+    fn show(&self, scale: f64, prec: usize, signed: bool) -> String {
+        let mean =
+            if signed { format!("{:+.prec$}", scale * self.mean) } else { format!("{:.prec$}", scale * self.mean) };
+        if self.values.len() < 2 { mean } else { format!("{mean} ± {:.prec$}", scale * self.std) }
+    }
     fn pct(&self) -> String {
-        format!("{:.2} ± {:.2}", 100.0 * self.mean, 100.0 * self.std)
+        self.show(100.0, 2, false)
     }
     fn pct_range(&self) -> String {
         format!("{:.2} – {:.2}", 100.0 * self.min, 100.0 * self.max)
@@ -427,16 +434,14 @@ pub fn markdown(s: &Study) -> String {
     md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for m in &s.models {
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:+.2} ± {:.2} | {:.4} ± {:.4} | {} | {} | {} | {:.1} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |\n",
             m.model,
             m.seeds.len(),
             m.test_acc.pct(),
             m.test_acc.pct_range(),
             m.int8_acc.pct(),
-            100.0 * m.int8_delta.mean,
-            100.0 * m.int8_delta.std,
-            m.macro_f1.mean,
-            m.macro_f1.std,
+            m.int8_delta.show(100.0, 2, true),
+            m.macro_f1.show(1.0, 4, false),
             thousands(m.params),
             thousands(m.macs),
             m.epochs,
@@ -487,7 +492,7 @@ pub fn markdown(s: &Study) -> String {
     for r in &s.confusions {
         md.push_str(&format!("| {} |", r.pair));
         for (_, sp) in &r.counts {
-            md.push_str(&format!(" {:.1} ± {:.1} |", sp.mean, sp.std));
+            md.push_str(&format!(" {} |", sp.show(1.0, 1, false)));
         }
         md.push('\n');
     }
