@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Every published model on the emulated Cortex-M4F, measured: builds the firmware for each model
+of onnx-models/artifacts/manifest.json, classifies all 10,000 test images under QEMU
+(mps2-an386, -icount shift=0; the firmware exits 0 only when its accuracy and the hash of all its
+int8 logits equal the host's), and reads the ELF's sections. Writes docs/DEVICE.md and
+docs/device.json: device accuracy, instructions per inference, flash (blob, code, the rest) and
+RAM (arena, other statics, stack high-water mark) per model.
+
+Usage: python3 scripts/device_report.py [--models a,b] [--images all|N] [--full-macs M]
+Models of at most M MACs (default 25,000,000, as in CI: every published model) classify all
+10,000 images, larger ones the first 50 of each class unless --images says otherwise (QEMU runs
+about 10^8 to 10^9 instructions a second here; cnn-edge's 10,000 images take about 5 minutes).
+Needs what .ci/run installs: qemu-system-arm, the thumbv7em-none-eabihf target, llvm-tools.
+The firmware builds go to $FIRMWARE_TARGET_DIR (default ~/.cache/fmnist-edge/firmware-target).
+"""
+
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FW = os.path.join(ROOT, "firmware-example")
+TARGET = os.environ.get("FIRMWARE_TARGET_DIR", os.path.expanduser("~/.cache/fmnist-edge/firmware-target"))
+ELF = os.path.join(TARGET, "thumbv7em-none-eabihf", "release", "firmware-example")
+# Flash a 1 MiB part leaves for the blob (boards/qemu-memory.x; the code takes the rest).
+ONE_MIB_BLOB_MAX = 900 * 1024
+
+
+def arg(name, default):
+    if name in sys.argv:
+        return sys.argv[sys.argv.index(name) + 1]
+    return default
+
+
+def llvm_size():
+    sysroot = subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True, check=True).stdout.strip()
+    found = glob.glob(os.path.join(sysroot, "lib", "rustlib", "*", "bin", "llvm-size"))
+    if not found:
+        raise SystemExit("llvm-size not found: rustup component add llvm-tools")
+    return found[0]
+
+
+def sections(size_tool):
+    out = subprocess.run([size_tool, "-A", ELF], capture_output=True, text=True, check=True).stdout
+    s = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
+            s[parts[0]] = int(parts[1])
+    return s
+
+
+def run(model, images, blob_bytes):
+    env = dict(os.environ, MODEL=model, IMAGES=images, CARGO_TARGET_DIR=TARGET, QEMU_TIMEOUT="7200")
+    env.pop("CORRUPT", None)
+    env["PART"] = "qemu-full" if blob_bytes > ONE_MIB_BLOB_MAX else "1m"
+    started = time.time()
+    p = subprocess.run(["cargo", "run", "--release", "--locked"], cwd=FW, env=env, capture_output=True, text=True)
+    wall = time.time() - started
+    text = p.stdout
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout[-4000:] + p.stderr[-4000:])
+        raise SystemExit(f"{model}: the firmware exited {p.returncode} (1: device and host differ, 2: infer-core error)")
+
+    def grab(pattern):
+        m = re.search(pattern, text)
+        if not m:
+            raise SystemExit(f"{model}: no line matching {pattern!r} in the firmware's output:\n{text}")
+        return m
+
+    acc = grab(rf"{re.escape(model)}: accuracy (\d+)/(\d+) \(host (\d+)/(\d+)\)")
+    instr = int(grab(rf"{re.escape(model)}: (\d+) instructions per inference").group(1))
+    stack = int(grab(r"stack high-water mark: (\d+) B").group(1))
+    arena = int(grab(r"infer-core firmware: \d+ images, arena (\d+) B").group(1))
+    grab(r"logits hash 0x[0-9a-f]+, host 0x[0-9a-f]+: MATCH")
+    ops = [int(n) for n in re.findall(rf"{re.escape(model)}:   op \d+ ~(\d+) instructions", text)]
+    return {
+        "op_instructions": ops,
+        "correct": int(acc.group(1)),
+        "images": int(acc.group(2)),
+        "host_correct": int(acc.group(3)),
+        "instructions": instr,
+        "stack_high_water": stack,
+        "arena": arena,
+        "part": env["PART"],
+        "wall_seconds": round(wall, 1),
+    }
+
+
+def thousands(n):
+    return f"{n:,}"
+
+
+def main():
+    manifest = json.load(open(os.path.join(ROOT, "onnx-models", "artifacts", "manifest.json")))
+    names = arg("--models", ",".join(manifest["models"])).split(",")
+    images_arg = arg("--images", None)
+    full_macs = int(arg("--full-macs", "25000000"))
+    size_tool = llvm_size()
+    rows = {}
+    for name in names:
+        m = manifest["models"][name]
+        images = images_arg or ("all" if m["macs"] <= full_macs else "50")
+        print(f"{name}: building and running on QEMU ({images} images) ...", flush=True)
+        r = run(name, images, m["blob"]["bytes"])
+        s = sections(size_tool)
+        flash = s.get(".vector_table", 0) + s.get(".text", 0) + s.get(".rodata", 0) + s.get(".data", 0)
+        statics = s.get(".data", 0) + s.get(".bss", 0) + s.get(".uninit", 0)
+        r.update(
+            {
+                "macs": m["macs"],
+                "params": m.get("params"),
+                "blob": m["blob"]["bytes"],
+                "text": s.get(".text", 0),
+                "flash": flash,
+                "flash_other": flash - m["blob"]["bytes"] - s.get(".text", 0),
+                "statics": statics,
+                "statics_other": statics - r["arena"],
+                "ram": statics + r["stack_high_water"],
+            }
+        )
+        rows[name] = r
+        print(f"  {r['correct']}/{r['images']} correct (host {r['host_correct']}), {thousands(r['instructions'])} instructions, "
+              f"flash {thousands(flash)} B, RAM {thousands(r['ram'])} B, {r['wall_seconds']} s", flush=True)
+
+    md = [
+        "# The published models on the device",
+        "",
+        "Generated by `python3 scripts/device_report.py` (QEMU 7.2 mps2-an386, Cortex-M4F, `-icount shift=0`;",
+        "firmware-example built with `MODEL=<name> IMAGES=all cargo run --release` (`IMAGES=50`, the first 50 test images of each class, where the row says 500), infer-core's",
+        "`cortex-m-dsp` kernels, release + LTO). The firmware reads the test images from the host",
+        "through semihosting and exits 0 only when its accuracy and the hash of all its int8 logits",
+        "equal the host's; every row below did. Flash and RAM are the ELF's sections (`llvm-size -A`):",
+        "flash = vector table + .text + .rodata + .data, of which the blob is the model and .text the code",
+        "(infer-core, the firmware, the runtime); RAM = .data + .bss + .uninit (the arena is one static",
+        "buffer there) + the stack high-water mark (painted stack).",
+        "",
+        "| model | MACs | device accuracy | instructions / inference | per MAC | flash: blob + code + rest | RAM: arena + other statics + stack | part |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, r in rows.items():
+        md.append(
+            f"| {name} | {thousands(r['macs'])} | {r['correct'] / r['images']:.2%} ({r['correct']}/{r['images']}; host {r['host_correct']}) "
+            f"| {thousands(r['instructions'])} | {r['instructions'] / r['macs']:.2f} "
+            f"| {thousands(r['flash'])} B = {thousands(r['blob'])} + {thousands(r['text'])} + {thousands(r['flash_other'])} "
+            f"| {thousands(r['ram'])} B = {thousands(r['arena'])} + {thousands(r['statics_other'])} + {thousands(r['stack_high_water'])} "
+            f"| {'QEMU 4 MiB' if r['part'] == 'qemu-full' else '1 MiB'} |"
+        )
+    md += [
+        "",
+        "Instructions per op (SysTick ticks of 40 instructions, so the last digits are rounded; ops in",
+        "blob order, each a fused layer: convolution or dense with its bias, requantization, ReLU and",
+        "pool):",
+        "",
+    ]
+    for name, r in rows.items():
+        md.append(f"- {name}: " + ", ".join(f"op {i} {thousands(n)}" for i, n in enumerate(r["op_instructions"])))
+    md.append("")
+    os.makedirs(os.path.join(ROOT, "docs"), exist_ok=True)
+    with open(os.path.join(ROOT, "docs", "DEVICE.md"), "w") as f:
+        f.write("\n".join(md))
+    with open(os.path.join(ROOT, "docs", "device.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+        f.write("\n")
+    print("wrote docs/DEVICE.md and docs/device.json")
+
+
+if __name__ == "__main__":
+    main()
