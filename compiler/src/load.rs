@@ -206,8 +206,30 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Loaded, CompileError> {
     };
     let output_name = graph.output[chosen].name.clone();
 
+    // tract can panic on attributes it does not check (a Flatten axis past the rank, found by
+    // the fuzzer): a panic there is a load error of this file, never a crash of the caller.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        type_model(&onnx, &proto, graph, chosen, input, input_shape, image, output_name)
+    }))
+    .unwrap_or_else(|p| {
+        let why = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+        Err(CompileError::Load(format!("tract panicked on this file: {}", why.unwrap_or_default())))
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn type_model(
+    onnx: &tract_onnx::Onnx,
+    proto: &pb::ModelProto,
+    graph: &pb::GraphProto,
+    chosen: usize,
+    input: &pb::ValueInfoProto,
+    input_shape: Vec<usize>,
+    image: (usize, usize),
+    output_name: String,
+) -> Result<Loaded, CompileError> {
     let load = |e: TractError| CompileError::Load(format!("{e:#}"));
-    let mut model = onnx.model_for_proto_model(&proto).map_err(load)?;
+    let mut model = onnx.model_for_proto_model(proto).map_err(load)?;
     let outlet = *model
         .output_outlets()
         .map_err(load)?

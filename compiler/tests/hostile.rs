@@ -183,3 +183,16 @@ fn external_data_is_refused() {
     let onnx = dense_plus(vec![], Some("w_ext"), vec![t]);
     assert_says(&compile_it(&onnx), &["w_ext", "external"]);
 }
+
+/// Found by the onnx fuzz target: a Flatten axis past the input's rank made tract-hir index out
+/// of bounds (a panic); it is now a load error.
+#[test]
+fn a_flatten_axis_past_the_rank_is_an_error_not_a_panic() {
+    let nodes = vec![
+        node("Flatten", "flatten", &["x"], &["f"], vec![int("axis", 54)]),
+        node("Gemm", "fc", &["f", "w", "b"], &["y"], vec![int("transB", 1)]),
+    ];
+    let onnx = model(nodes, vec![weights("w", &[3, 64], 3, 0.2), weights("b", &[3], 4, 0.1)], input(), output());
+    let e = compile_it(&onnx);
+    assert!(matches!(e, CompileError::Load(_)), "{e}");
+}
