@@ -8,7 +8,7 @@
 //! ```text
 //! ONNX bytes ─ screen.rs: sizes, element types, wiring and constant folding bounded first
 //!            ─ load.rs ─► tract typed model (batch 1, decluttered)
-//!            ─ lower.rs ─► FloatGraph (graph.rs): Conv / Dense / MaxPool, HWC, with batch norm,
+//!            ─ lower/ ──► FloatGraph (graph.rs): Conv / Dense / MaxPool, HWC, with batch norm,
 //!                          biases, the input normalization, ReLU / clamps and pools folded in
 //!            ─ reference.rs: the graph checked against tract's run of the original model
 //!            ─ calibration.rs ─► activation ranges (min-max | percentile | MSE)

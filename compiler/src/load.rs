@@ -2,7 +2,7 @@
 //! the one image input fixed to batch 1, the class-score output chosen, and the graph typed and
 //! decluttered by tract (shapes inferred, constant subgraphs folded, Dropout/Identity removed,
 //! Gemm/MatMul as EinSum, batch norm as affine ops or folded into the convolution, Flatten /
-//! Reshape / Transpose as axis ops), which is what `lower.rs` walks.
+//! Reshape / Transpose as axis ops), which is what `lower/` walks.
 //!
 //! Why tract-onnx: it is the ONNX reader the conformance suite already trusts (its results are
 //! compared with ONNX Runtime on every published model), it is pure Rust with no burn in its

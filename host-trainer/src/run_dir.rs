@@ -303,17 +303,27 @@ pub fn load_model_holding_rng(layers: &[LayerSpec], path: &Path, device: &Device
 
 /// Reads a run's resume state.
 pub fn read_state(paths: &RunPaths) -> Result<RunState> {
-    let p = paths.state();
-    if !p.exists() {
+    read_json_state(&paths.dir, &paths.state(), "trained run", "host-trainer train")
+}
+
+/// Reads the JSON state file `state` of the run directory `dir`: when it is missing, the error
+/// says that `dir` holds no `what` and that `command --run-dir DIR` makes one.
+pub fn read_json_state<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    state: &Path,
+    what: &str,
+    command: &str,
+) -> Result<T> {
+    if !state.exists() {
         anyhow::bail!(
-            "{} holds no trained run (no {}): train one with `host-trainer train --run-dir {}`",
-            paths.dir.display(),
-            p.display(),
-            paths.dir.display()
+            "{} holds no {what} (no {}): train one with `{command} --run-dir {}`",
+            dir.display(),
+            state.display(),
+            dir.display()
         );
     }
-    let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
+    let text = std::fs::read_to_string(state).with_context(|| format!("reading {}", state.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", state.display()))
 }
 
 /// Writes `history.csv` and `history.json`.

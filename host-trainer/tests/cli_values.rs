@@ -49,18 +49,28 @@ fn bad_values_are_refused_before_any_work() {
         (vec!["publish".into(), "--onnx".into(), "m.onnx".into(), "--input-std".into(), "0".into()], "must be above 0"),
     ];
     for (args, message) in cases {
-        let out = Command::new(env!("CARGO_BIN_EXE_host-trainer"))
-            .arg("--runs-dir")
-            .arg(&runs)
-            .args(&args)
-            .env("FASHION_MNIST_DIR", dir.path().join("no-dataset-here"))
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = refused(
+            host_trainer()
+                .arg("--runs-dir")
+                .arg(&runs)
+                .args(&args)
+                .env("FASHION_MNIST_DIR", dir.path().join("no-dataset-here")),
+            &args,
+        );
         assert!(err.contains(message), "{args:?}: {err}");
         assert!(!err.contains("dataset") && !runs.exists(), "{args:?}: work started: {err}");
     }
+}
+
+/// Runs `cmd`, checks that it fails, and returns what it wrote to stderr.
+fn refused(cmd: &mut Command, what: &dyn std::fmt::Debug) -> String {
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "{what:?} was accepted");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn host_trainer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_host-trainer"))
 }
 
 /// Values each fine alone that contradict each other, or the dataset, are refused before training.
@@ -76,14 +86,10 @@ fn contradicting_values_are_refused_before_training() {
         (vec!["--val-size", "60000"], "60000"),
     ] {
         let run = dir.path().join("run");
-        let out = Command::new(env!("CARGO_BIN_EXE_host-trainer"))
-            .args(["train", "--preset", "mlp-128", "--epochs", "1", "--run-dir"])
-            .arg(&run)
-            .args(&args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = refused(
+            host_trainer().args(["train", "--preset", "mlp-128", "--epochs", "1", "--run-dir"]).arg(&run).args(&args),
+            &args,
+        );
         assert!(err.contains(message), "{args:?}: {err}");
         assert!(!run.join("checkpoints/state.json").exists(), "{args:?}: trained");
     }
@@ -101,16 +107,10 @@ fn a_missing_run_is_named_by_every_command_that_reads_one() {
         vec!["committee", "--run-dir", nope],
         vec!["publish", "--run-dir", nope],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_host-trainer"))
-            .args(&args)
-            .env("FASHION_MNIST_DIR", dir.path().join("no-dataset-here"))
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} was accepted");
+        let err =
+            refused(host_trainer().args(&args).env("FASHION_MNIST_DIR", dir.path().join("no-dataset-here")), &args);
         assert!(err.contains(&format!("{nope} holds no trained run")), "{args:?}: {err}");
     }
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_host-trainer")).args(["gan", "sample", "--run-dir", nope]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no trained GAN"), "{out:?}");
+    let err = refused(host_trainer().args(["gan", "sample", "--run-dir", nope]), &"gan sample");
+    assert!(err.contains("holds no trained GAN"), "{err}");
 }

@@ -151,7 +151,7 @@ fn a_run_directory_takes_one_training_at_a_time() {
     let (train, val) = config.splits(&data).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let held = host_trainer::run_dir::lock(dir.path()).unwrap();
-    let e = training::train(&config, &train, &val, dir.path(), QUIET).err().expect("locked");
+    let e = training::train(&config, &train, &val, dir.path(), QUIET).expect_err("locked");
     assert!(format!("{e:#}").contains("another process is training into"), "{e:#}");
     assert!(!dir.path().join("checkpoints/state.json").exists(), "nothing written");
     drop(held);
@@ -185,7 +185,7 @@ fn a_failed_checkpoint_write_keeps_the_last_good_one() {
     std::fs::create_dir_all(paths.ckpt()).unwrap();
     // Epoch 2's weights cannot be written: a folder stands where their temporary file goes.
     std::fs::create_dir_all(paths.ckpt().join("epoch-0002-model.bpk.tmp")).unwrap();
-    let e = format!("{:#}", training::train(&config, &train, &val, dir.path(), QUIET).err().expect("write fails"));
+    let e = format!("{:#}", training::train(&config, &train, &val, dir.path(), QUIET).expect_err("write fails"));
     assert!(e.contains("saving epoch 2") && e.contains("last good checkpoint (epoch 1) is unchanged"), "{e}");
     let state = read_state(&paths).unwrap();
     assert_eq!(state.history.len(), 1);

@@ -125,17 +125,7 @@ impl GanPaths {
 
 /// Reads a run's state.
 pub fn read_state(paths: &GanPaths) -> Result<GanState> {
-    let p = paths.state();
-    if !p.exists() {
-        anyhow::bail!(
-            "{} holds no trained GAN (no {}): train one with `host-trainer gan --run-dir {}`",
-            paths.dir.display(),
-            p.display(),
-            paths.dir.display()
-        );
-    }
-    let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
+    crate::run_dir::read_json_state(&paths.dir, &paths.state(), "trained GAN", "host-trainer gan")
 }
 
 /// Loads a run's generator (holding [`crate::rng::RNG_LOCK`] while it is built, as

@@ -9,6 +9,9 @@ use plotters::prelude::*;
 use super::report::{Spread, Study};
 use crate::plots::{FONT, canvas, err};
 
+/// Which of a model row's spreads a series shows.
+type Metric = fn(&super::report::ModelRow) -> &Spread;
+
 /// Draws `accuracy.png`.
 pub fn accuracy(s: &Study, path: &Path) -> Result<()> {
     let n = s.models.len().max(1);
@@ -44,7 +47,7 @@ pub fn accuracy(s: &Study, path: &Path) -> Result<()> {
         .label_style((FONT, 13))
         .draw()
         .map_err(&e)?;
-    let series: [(&str, RGBColor, f64, fn(&super::report::ModelRow) -> &Spread); 2] = [
+    let series: [(&str, RGBColor, f64, Metric); 2] = [
         ("f32 (burn)", RGBColor(31, 119, 180), -0.12, |m| &m.test_acc),
         ("int8 (infer-core)", RGBColor(214, 39, 40), 0.12, |m| &m.int8_acc),
     ];

@@ -1,27 +1,20 @@
-//! The `host-trainer` command line: its arguments (clap) and what each command runs. With no
-//! arguments it runs the default job. `main.rs` only calls [`run`] and prints its error.
+//! The command line's arguments (clap) and the training configuration they ask for.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
-use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::arg_values;
 use crate::backend::Backend;
 use crate::committee::Weighting;
 use crate::config::TrainConfig;
-use crate::data::FashionMnist;
 use crate::data::augment::Augment;
 use crate::evaluation::Checkpoint;
-use crate::job;
 use crate::model::Preset;
 use crate::optimizer::{OptimizerKind, Schedule};
-use crate::quantize::{QuantReport, QuantizeOptions};
 #[cfg(test)]
 use crate::run_dir::RunPaths;
-use crate::study::plan::{Shard, StudySpec};
-use crate::training::TrainOptions;
+use crate::study::plan::Shard;
 use int8_compiler::Method;
 
 /// Train, evaluate and report Fashion-MNIST classifiers.
@@ -35,19 +28,19 @@ pub struct Cli {
     /// Folder with the four IDX files (else FASHION_MNIST_DIR, ../shared/data/fashion-mnist,
     /// the cache, or a download into the cache).
     #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
+    pub(super) data_dir: Option<PathBuf>,
     /// Where run directories go.
     #[arg(long, global = true, default_value = "runs")]
-    runs_dir: PathBuf,
+    pub(super) runs_dir: PathBuf,
     /// Backend to train and evaluate on.
     #[arg(long, global = true, value_enum, default_value_t = Backend::Flex)]
-    device: Backend,
+    pub(super) device: Backend,
     #[command(subcommand)]
-    command: Option<Command>,
+    pub(super) command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {
+pub(super) enum Command {
     /// Train one preset, then evaluate and report it.
     Train(TrainArgs),
     /// Evaluate an existing run on the test set and rewrite its report and pictures.
@@ -221,46 +214,46 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
-struct GanArgs {
+pub(super) struct GanArgs {
     #[command(subcommand)]
-    action: Option<GanAction>,
+    pub(super) action: Option<GanAction>,
     #[command(flatten)]
-    train: GanTrainArgs,
+    pub(super) train: GanTrainArgs,
 }
 
 #[derive(clap::Args, Debug)]
-struct GanTrainArgs {
+pub(super) struct GanTrainArgs {
     /// Epochs (critic passes over the training images).
     #[arg(long, default_value_t = 10, value_parser = arg_values::count)]
-    epochs: usize,
+    pub(super) epochs: usize,
     /// Images per step.
     #[arg(long, default_value_t = 64, value_parser = arg_values::count)]
-    batch_size: usize,
+    pub(super) batch_size: usize,
     /// Critic steps per generator step.
     #[arg(long, default_value_t = 5, value_parser = arg_values::count)]
-    n_critic: usize,
+    pub(super) n_critic: usize,
     /// Adam learning rate (β = 0, 0.9).
     #[arg(long, default_value_t = 1e-4, value_parser = arg_values::positive)]
-    lr: f64,
+    pub(super) lr: f64,
     /// Seed.
     #[arg(long, default_value_t = 7)]
-    seed: u64,
+    pub(super) seed: u64,
     /// Channels of the 7x7 feature maps (the 14x14 ones have half).
     #[arg(long, default_value_t = 64, value_parser = arg_values::count)]
-    width: usize,
+    pub(super) width: usize,
     /// Train on only the first N training images.
     #[arg(long, value_parser = arg_values::count)]
-    train_limit: Option<usize>,
+    pub(super) train_limit: Option<usize>,
     /// Run directory.
     #[arg(long, default_value = "runs/gan")]
-    run_dir: PathBuf,
+    pub(super) run_dir: PathBuf,
     /// Continue an interrupted run.
     #[arg(long)]
-    resume: bool,
+    pub(super) resume: bool,
 }
 
 #[derive(Subcommand, Debug)]
-enum GanAction {
+pub(super) enum GanAction {
     /// Draw new images from a trained generator into a PNG grid.
     Sample {
         /// The GAN run.
@@ -300,84 +293,84 @@ enum GanAction {
 }
 
 #[derive(clap::Args, Debug)]
-struct TrainArgs {
+pub(super) struct TrainArgs {
     /// Architecture.
     #[arg(long, value_enum)]
-    preset: Preset,
+    pub(super) preset: Preset,
     /// Epochs (default: the preset's).
     #[arg(long, value_parser = arg_values::count)]
-    epochs: Option<usize>,
+    pub(super) epochs: Option<usize>,
     /// Mini-batch size.
     #[arg(long, default_value_t = 128, value_parser = arg_values::count)]
-    batch_size: usize,
+    pub(super) batch_size: usize,
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-3, value_parser = arg_values::positive)]
-    lr: f64,
+    pub(super) lr: f64,
     /// Seed for initialisation, shuffling, dropout and the split.
     #[arg(long, default_value_t = 42)]
-    seed: u64,
+    pub(super) seed: u64,
     /// Validation images held out of the training set.
     #[arg(long, default_value_t = 6000, value_parser = arg_values::count)]
-    val_size: usize,
+    pub(super) val_size: usize,
     /// Train on only the first N training images.
     #[arg(long, value_parser = arg_values::count)]
-    train_limit: Option<usize>,
+    pub(super) train_limit: Option<usize>,
     /// Run directory (default: <runs-dir>/<preset>).
     #[arg(long)]
-    run_dir: Option<PathBuf>,
+    pub(super) run_dir: Option<PathBuf>,
     /// Continue an interrupted run from its last checkpoint.
     #[arg(long)]
-    resume: bool,
+    pub(super) resume: bool,
     /// Which checkpoint to evaluate at the end.
     #[arg(long, value_enum, default_value_t = Checkpoint::Best)]
-    checkpoint: Checkpoint,
+    pub(super) checkpoint: Checkpoint,
     /// Augment training images as the studies did (flip, ±10°, ±10% zoom, ±2 px shift); the
     /// flags below override single settings.
     #[arg(long)]
-    augment: bool,
+    pub(super) augment: bool,
     /// Random horizontal flips.
     #[arg(long)]
-    flip: bool,
+    pub(super) flip: bool,
     /// Random rotation range, degrees.
     #[arg(long, value_parser = arg_values::degrees)]
-    rotate: Option<f32>,
+    pub(super) rotate: Option<f32>,
     /// Random zoom range (0.1 = ±10%).
     #[arg(long, value_parser = arg_values::zoom)]
-    zoom: Option<f32>,
+    pub(super) zoom: Option<f32>,
     /// Random shift range, pixels.
     #[arg(long, value_parser = arg_values::shift)]
-    shift: Option<i32>,
+    pub(super) shift: Option<i32>,
     /// Random erasing: the probability (0 to 1) of setting one random rectangle (2-40% of the
     /// image) of a training image to the background.
     #[arg(long, default_value_t = 0.0, value_parser = arg_values::probability)]
-    erase: f64,
+    pub(super) erase: f64,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
-    optimizer: OptimizerKind,
+    pub(super) optimizer: OptimizerKind,
     /// L2 weight decay (decoupled for AdamW).
     #[arg(long, default_value_t = 0.0, value_parser = arg_values::non_negative)]
-    weight_decay: f64,
+    pub(super) weight_decay: f64,
     /// Label smoothing (e.g. 0.1).
     #[arg(long, default_value_t = 0.0, value_parser = arg_values::smoothing)]
-    label_smoothing: f64,
+    pub(super) label_smoothing: f64,
     /// Learning-rate schedule: constant, cosine, or plateau.
     #[arg(long, default_value = "constant", value_parser = ["constant", "cosine", "plateau"])]
-    schedule: String,
+    pub(super) schedule: String,
     /// Smallest learning rate of the cosine and plateau schedules.
     #[arg(long, default_value_t = 1e-5, value_parser = arg_values::non_negative)]
-    min_lr: f64,
+    pub(super) min_lr: f64,
     /// Plateau schedule: multiply the rate by this factor...
     #[arg(long, default_value_t = 0.5, value_parser = arg_values::fraction)]
-    plateau_factor: f64,
+    pub(super) plateau_factor: f64,
     /// ...after this many epochs without a better validation loss.
     #[arg(long, default_value_t = 2, value_parser = arg_values::count)]
-    plateau_patience: usize,
+    pub(super) plateau_patience: usize,
     /// Stop after this many epochs without a better validation loss.
     #[arg(long, value_parser = arg_values::count)]
-    early_stopping: Option<usize>,
+    pub(super) early_stopping: Option<usize>,
     /// Replace the preset's dropout probabilities with this one (0 to below 1).
     #[arg(long, value_parser = arg_values::dropout_probability)]
-    dropout: Option<f64>,
+    pub(super) dropout: Option<f64>,
 }
 
 fn parse_shard(s: &str) -> std::result::Result<Shard, String> {
@@ -385,7 +378,7 @@ fn parse_shard(s: &str) -> std::result::Result<Shard, String> {
 }
 
 /// The configuration `train` asks for: its arguments, and the global `--device`.
-fn train_config(a: &TrainArgs, device: Backend) -> TrainConfig {
+pub(super) fn train_config(a: &TrainArgs, device: Backend) -> TrainConfig {
     TrainConfig {
         preset: a.preset,
         epochs: a.epochs.unwrap_or(a.preset.default_epochs()),
@@ -416,297 +409,6 @@ fn train_config(a: &TrainArgs, device: Backend) -> TrainConfig {
         early_stopping: a.early_stopping,
         dropout: a.dropout,
     }
-}
-
-/// Parses the command line and runs it.
-pub fn run() -> Result<()> {
-    let cli = Cli::parse();
-    let started = Instant::now();
-    match cli.command {
-        None => default_job(&cli)?,
-        Some(Command::Train(ref a)) => {
-            let data = FashionMnist::load(cli.data_dir.as_deref())?;
-            let config = train_config(a, cli.device);
-            let dir = a.run_dir.clone().unwrap_or_else(|| cli.runs_dir.join(a.preset.name()));
-            let opts = TrainOptions { resume: a.resume, ..Default::default() };
-            let out = job::train_and_report(&data, &config, &dir, opts, a.checkpoint)?;
-            print_outcome(&out);
-        }
-        Some(Command::Eval { ref run_dir, checkpoint }) => {
-            runs_exist([run_dir])?;
-            let data = FashionMnist::load(cli.data_dir.as_deref())?;
-            let out = job::eval_existing(&data, run_dir, checkpoint)?;
-            print_outcome(&out);
-        }
-        Some(Command::Quantize { ref run_dir, method, calibration_images, ref out }) => {
-            runs_exist([run_dir])?;
-            let data = FashionMnist::load(cli.data_dir.as_deref())?;
-            let outcome = job::eval_existing(&data, run_dir, Checkpoint::Best)?;
-            let opts = QuantizeOptions { method, calibration_images, ..Default::default() };
-            let out = out.clone().unwrap_or_else(|| run_dir.join("int8"));
-            let q = job::quantize(&data, &outcome, &opts, &out)?;
-            print_quant(&q);
-        }
-        Some(Command::Publish {
-            ref run_dirs,
-            ref onnx,
-            ref name,
-            without_burn_weights,
-            ref train_command,
-            input_mean,
-            input_std,
-            ref out,
-        }) => {
-            match onnx {
-                Some(file) if !file.is_file() => anyhow::bail!("--onnx {}: no such file", file.display()),
-                Some(_) => {}
-                None => runs_exist(run_dirs)?,
-            }
-            let data = FashionMnist::load(cli.data_dir.as_deref())?;
-            let m = match onnx {
-                Some(file) => {
-                    let (Some(name), Some(train_command)) = (name, train_command) else {
-                        anyhow::bail!("--onnx needs --name and --train-command");
-                    };
-                    let norm = int8_compiler::Normalization { mean: input_mean, std: input_std };
-                    crate::publish::publish_onnx(&data, file, name, train_command, norm, out)?
-                }
-                None => {
-                    let dirs: Vec<PathBuf> = if run_dirs.is_empty() {
-                        [Preset::Mlp128x64, Preset::CnnBaseline].iter().map(|p| cli.runs_dir.join(p.name())).collect()
-                    } else {
-                        run_dirs.clone()
-                    };
-                    crate::publish::publish_runs(&data, &dirs, name.as_deref(), !without_burn_weights, out)?
-                }
-            };
-            println!("{}", m.markdown());
-        }
-        Some(Command::Predict { ref model, ref onnx, ref test_index, ref images }) => {
-            use crate::predict::{ModelRef, predict, read_png};
-            if test_index.is_empty() && images.is_empty() {
-                anyhow::bail!("nothing to classify: give PNG files or --test-index N");
-            }
-            let model = if model.ends_with(".ic8") || std::path::Path::new(model).is_file() {
-                ModelRef::Blob { blob: PathBuf::from(model), onnx: onnx.clone() }
-            } else {
-                if onnx.is_some() {
-                    anyhow::bail!("--onnx goes with a blob file; a published model has its own");
-                }
-                ModelRef::Published(model.clone())
-            };
-            let mut inputs = Vec::new();
-            if !test_index.is_empty() {
-                let data = FashionMnist::load(cli.data_dir.as_deref())?;
-                for &i in test_index {
-                    if i >= data.test.len() {
-                        anyhow::bail!("--test-index {i}: the test set has {} images", data.test.len());
-                    }
-                    inputs.push((format!("test image {i}"), data.test.image(i).to_vec(), Some(data.test.labels[i])));
-                }
-            }
-            for p in images {
-                inputs.push((p.display().to_string(), read_png(p)?, None));
-            }
-            for p in predict(&model, &inputs)? {
-                let names = crate::data::CLASS_NAMES;
-                let (c, probs) = &p.int8;
-                let mut top: Vec<usize> = (0..probs.len()).collect();
-                top.sort_by(|a, b| probs[*b].total_cmp(&probs[*a]));
-                let others: Vec<String> = top
-                    .iter()
-                    .skip(1)
-                    .take(2)
-                    .map(|&k| format!("{} {:.1}%", names.get(k).unwrap_or(&"?"), 100.0 * probs[k]))
-                    .collect();
-                let float = p.float.map_or(String::new(), |(f, pf)| {
-                    format!("; float: {} ({:.1}%)", names.get(f).unwrap_or(&"?"), 100.0 * pf)
-                });
-                let label = p.label.map_or(String::new(), |l| format!(" [label {}]", names[l as usize]));
-                println!(
-                    "{}{label}: int8: {} ({:.1}%; then {}){float}",
-                    p.source,
-                    names.get(*c).unwrap_or(&"?"),
-                    100.0 * probs[*c],
-                    others.join(", ")
-                );
-            }
-        }
-        Some(Command::FirmwareData { ref out, per_class }) => {
-            let data = FashionMnist::load(cli.data_dir.as_deref())?;
-            let picked = job::firmware_data(&data.test, per_class, out)?;
-            println!("wrote {} test images ({per_class} per class) to {}", picked.len(), out.display());
-        }
-        Some(Command::Committee { ref run_dirs, weighting, tta, ref out }) => {
-            runs_exist(run_dirs)?;
-            let data = FashionMnist::load(cli.data_dir.as_deref())?;
-            let r = crate::committee::committee(&data, run_dirs, weighting, tta, out)?;
-            println!(
-                "committee of {} ({:?}{}): test accuracy {:.2}% (members {:?}) -> {}",
-                r.members.len(),
-                weighting,
-                if tta { ", mirror TTA" } else { "" },
-                100.0 * r.accuracy,
-                r.member_accuracy.iter().map(|a| format!("{:.2}%", 100.0 * a)).collect::<Vec<_>>(),
-                out.join("committee.md").display()
-            );
-        }
-        Some(Command::Study { seeds, quick, shard, merge, partial, ref out, ref from, ref report_dir }) => {
-            let data = FashionMnist::load(cli.data_dir.as_deref())?;
-            let spec = StudySpec { seeds: usize::from(seeds), quick };
-            let out = out.clone().unwrap_or_else(|| cli.runs_dir.join("study"));
-            let report_dir = report_dir.clone().unwrap_or_else(|| out.clone());
-            let mut command = format!("cargo run -p host-trainer --release -- study --seeds {seeds}");
-            if quick {
-                command.push_str(" --quick");
-            }
-            command.push_str(&format!(" --out {}", out.display()));
-            if report_dir != out {
-                command.push_str(&format!(" --report-dir {}", report_dir.display()));
-            }
-            if !merge {
-                let shard = shard.unwrap_or(Shard::ALL);
-                let done = crate::study::train_shard(&data, spec, shard, &out, false)?;
-                println!("study shard {}/{}: {} runs finished under {}", shard.k, shard.n, done.len(), out.display());
-                if shard != Shard::ALL {
-                    println!("merge the shards with: {command} --merge [--from <another shard's folder>]");
-                    return Ok(());
-                }
-            }
-            let mut roots = vec![out.clone()];
-            roots.extend(from.iter().cloned());
-            let s = crate::study::merge(&data, spec, &roots, partial, &command)?;
-            crate::study::write(&s, &report_dir)?;
-            for m in &s.models {
-                println!(
-                    "{:14} f32 {:.2} ± {:.2}%  int8 {:.2} ± {:.2}%  ({} seeds)",
-                    m.model,
-                    100.0 * m.test_acc.mean,
-                    100.0 * m.test_acc.std,
-                    100.0 * m.int8_acc.mean,
-                    100.0 * m.int8_acc.std,
-                    m.seeds.len()
-                );
-            }
-            println!("written: {}", report_dir.join("study.md").display());
-        }
-        Some(Command::Report) => {
-            println!("{}", job::summarize(&cli.runs_dir)?);
-            println!("written: {}", cli.runs_dir.join("summary.md").display());
-        }
-        Some(Command::Gan(ref g)) => gan(&cli, g)?,
-        Some(Command::Grid { preset, ref lr, ref batch_size, ref dropout, epochs, train_limit, seed, ref out }) => {
-            let data = FashionMnist::load(cli.data_dir.as_deref())?;
-            let spec = crate::grid::GridSpec {
-                base: TrainConfig { epochs, train_limit, seed, backend: cli.device, ..TrainConfig::for_preset(preset) },
-                lrs: lr.clone(),
-                batch_sizes: batch_size.clone(),
-                dropouts: if dropout.is_empty() { vec![None] } else { dropout.iter().map(|&d| Some(d)).collect() },
-            };
-            let out = out.clone().unwrap_or_else(|| cli.runs_dir.join("grid").join(preset.name()));
-            let trials = crate::grid::run(&data, &spec, &out, false)?;
-            println!("{}", crate::grid::markdown(&trials, &spec.base));
-            println!("written: {}", out.join("grid.md").display());
-        }
-        Some(Command::Data) => {
-            let data = FashionMnist::load(cli.data_dir.as_deref())?;
-            println!("dataset: {} (found via {})", data.located.dir.display(), data.located.origin);
-            for f in &data.files {
-                println!("  {:32} sha256 {} ({})", f.name, f.sha256, f.variant);
-            }
-            println!("train: {} images, per class {:?}", data.train.len(), data.train.class_counts());
-            println!("test:  {} images, per class {:?}", data.test.len(), data.test.class_counts());
-        }
-    }
-    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
-    Ok(())
-}
-
-fn gan(cli: &Cli, g: &GanArgs) -> Result<()> {
-    use crate::gan::{model::Widths, report, training};
-    match &g.action {
-        None => {
-            let a = &g.train;
-            let data = FashionMnist::load(cli.data_dir.as_deref())?;
-            let config = training::GanConfig {
-                epochs: a.epochs,
-                batch_size: a.batch_size,
-                n_critic: a.n_critic,
-                lr: a.lr,
-                seed: a.seed,
-                widths: Widths { base: a.width },
-                train_limit: a.train_limit,
-                backend: cli.device,
-            };
-            let train = a.train_limit.map_or_else(|| data.train.clone(), |n| data.train.take(n));
-            let opts = training::GanOptions { resume: a.resume, ..Default::default() };
-            let state = training::train(&config, &train, &a.run_dir, opts)?;
-            println!(
-                "WGAN-GP: {} epochs in {:.0} s -> {}",
-                state.history.len(),
-                state.history.iter().map(|e| e.seconds).sum::<f64>(),
-                a.run_dir.join("samples").display()
-            );
-        }
-        Some(GanAction::Sample { run_dir, n, class, seed, out }) => {
-            let class = class.as_deref().map(report::parse_class).transpose()?;
-            let out = out.clone().unwrap_or_else(|| run_dir.join("sample.png"));
-            report::sample(run_dir, *n, class, *seed, &out)?;
-            println!("wrote {n} samples to {}", out.display());
-        }
-        Some(GanAction::Quality { run_dir, classifier, per_class, seed }) => {
-            let data = FashionMnist::load(cli.data_dir.as_deref())?;
-            let r = report::quality(&data, run_dir, classifier, *per_class, *seed)?;
-            println!("{}", report::markdown(&r));
-        }
-    }
-    Ok(())
-}
-
-fn default_job(cli: &Cli) -> Result<()> {
-    let data = FashionMnist::load(cli.data_dir.as_deref())?;
-    eprintln!("dataset: {} (found via {})", data.located.dir.display(), data.located.origin);
-    for preset in [Preset::Mlp128x64, Preset::CnnBaseline] {
-        let config = TrainConfig { backend: cli.device, ..TrainConfig::for_preset(preset) };
-        let dir = cli.runs_dir.join(preset.name());
-        let opts = TrainOptions { resume: true, ..Default::default() };
-        let out = job::train_and_report(&data, &config, &dir, opts, Checkpoint::Best)?;
-        print_outcome(&out);
-        let q = job::quantize(&data, &out, &QuantizeOptions::default(), &dir.join("int8"))?;
-        print_quant(&q);
-    }
-    println!("\n{}", job::summarize(&cli.runs_dir)?);
-    println!("summary: {}", cli.runs_dir.join("summary.md").display());
-    Ok(())
-}
-
-fn print_quant(q: &QuantReport) {
-    println!(
-        "{} int8: test accuracy {:.2}% (f32 {:.2}%, {:+.2} pp), top-1 agreement {:.2}%, {:?} calibration, blob {} B, arena {} B -> {}",
-        q.preset,
-        100.0 * q.int8_accuracy(),
-        100.0 * q.f32_accuracy(),
-        100.0 * (q.int8_accuracy() - q.f32_accuracy()),
-        100.0 * q.top1_agreement(),
-        q.compile.method,
-        q.compile.blob_bytes,
-        q.compile.arena_bytes,
-        q.blob_path.display()
-    );
-}
-
-fn print_outcome(out: &job::RunOutcome) {
-    let dir: &Path = &out.dir;
-    println!(
-        "{}: test accuracy {:.2}%, loss {:.4}, macro F1 {:.4} ({} epochs, {:.1} s) -> {}",
-        out.state.config.preset,
-        100.0 * out.test.accuracy,
-        out.test.loss,
-        out.test.report.macro_avg.f1,
-        out.state.history.len(),
-        out.state.train_seconds(),
-        dir.join("report.md").display()
-    );
 }
 
 #[cfg(test)]
@@ -742,12 +444,4 @@ mod tests {
             assert_eq!(a.run_dir.as_deref(), Some(std::path::Path::new("runs/x")));
         }
     }
-}
-
-/// Every run directory a command reads holds a trained run: checked before the dataset is read.
-fn runs_exist<P: AsRef<std::path::Path>>(dirs: impl IntoIterator<Item = P>) -> Result<()> {
-    for d in dirs {
-        crate::run_dir::read_state(&crate::run_dir::RunPaths::new(d.as_ref()))?;
-    }
-    Ok(())
 }
