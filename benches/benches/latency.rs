@@ -2,7 +2,8 @@
 //! criterion run: infer-core int8 (`Model::run`, which with `x86-dispatch` takes the AVX2 /
 //! AVX-512 VNNI path the CPU has, and `Kernels::Baseline`: the portable build's kernels); ONNX Runtime f32 and int8 QDQ (one intra-op thread, all graph
 //! optimizations); tract f32 and int8 QDQ (batch fixed to 1, optimized). Then throughput over
-//! the 10,000 test images. When criterion is done, it writes the summary, `benches/RESULTS.md`.
+//! [`benches::THROUGHPUT_IMAGES`] test images (infer-core's default path, the batched engines at
+//! batch 256). When criterion is done, it writes the summary, `benches/RESULTS.md`.
 
 use std::hint::black_box;
 
@@ -66,20 +67,12 @@ fn latency(c: &mut Criterion) {
 }
 
 fn throughput(c: &mut Criterion) {
-    let images = benches::images(10_000).expect("dataset (FASHION_MNIST_DIR)");
+    let images = benches::images(benches::THROUGHPUT_IMAGES).expect("dataset (FASHION_MNIST_DIR)");
     for m in onnx_models::ALL {
-        let mut g = c.benchmark_group(format!("throughput-10k/{}", m.name));
+        let mut g = c.benchmark_group(format!("throughput/{}", m.name));
         g.sample_size(10);
         let model = Model::parse(m.blob).expect("committed blob");
         let mut arena = vec![0u8; model.arena_len()];
-        let baseline = RunOptions::new().kernels(Kernels::Baseline);
-        g.bench_function("infer-core-int8 portable", |b| {
-            b.iter(|| {
-                for img in images.chunks_exact(784) {
-                    black_box(model.run_with(baseline, img, &mut arena).expect("run"));
-                }
-            })
-        });
         g.bench_function("infer-core-int8", |b| {
             b.iter(|| {
                 for img in images.chunks_exact(784) {

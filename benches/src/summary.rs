@@ -24,6 +24,10 @@ fn int8_peak() -> (f64, &'static str) {
     }
 }
 
+/// The latency group's functions, in the order of the tables.
+const ENGINES: [&str; 6] =
+    ["infer-core-int8", "infer-core-int8 portable", "onnxruntime-f32", "onnxruntime-int8", "tract-f32", "tract-int8"];
+
 fn criterion_dir() -> PathBuf {
     if let Some(home) = std::env::var_os("CRITERION_HOME") {
         return PathBuf::from(home);
@@ -76,24 +80,20 @@ pub fn write() -> Result<String> {
     for model in onnx_models::ALL {
         let group = format!("latency/{}", model.name);
         let get = |f: &str| m.get(&(group.clone(), f.to_string())).copied();
-        let engines: serde_json::Map<String, serde_json::Value> = m
-            .iter()
-            .filter(|((g, _), _)| *g == group)
-            .map(|((_, f), ns)| (f.clone(), serde_json::json!(ns / 1e3)))
-            .collect();
+        // The engines this benchmark runs (criterion keeps results of functions since renamed).
+        let engines: serde_json::Map<String, serde_json::Value> =
+            ENGINES.iter().filter_map(|f| get(f).map(|ns| (f.to_string(), serde_json::json!(ns / 1e3)))).collect();
         json.insert(model.name.to_string(), serde_json::Value::Object(engines));
         let _ = writeln!(s, "## {} ({} MACs)\n", model.name, model.macs);
-        let _ = writeln!(s, "| engine | batch-1 latency | per image over 10k |\n|---|---:|---:|");
-        for f in [
-            "infer-core-int8",
-            "infer-core-int8 portable",
-            "onnxruntime-f32",
-            "onnxruntime-int8",
-            "tract-f32",
-            "tract-int8",
-        ] {
+        let _ = writeln!(
+            s,
+            "| engine | batch-1 latency | per image over {} images |\n|---|---:|---:|",
+            crate::THROUGHPUT_IMAGES
+        );
+        for f in ENGINES {
             let tp_name = if f.starts_with("infer-core") { f.to_string() } else { format!("{f} b256") };
-            let tp = m.get(&(format!("throughput-10k/{}", model.name), tp_name)).map(|ns| ns / 10_000.0);
+            let tp =
+                m.get(&(format!("throughput/{}", model.name), tp_name)).map(|ns| ns / crate::THROUGHPUT_IMAGES as f64);
             let _ = writeln!(
                 s,
                 "| {f} | {} | {} |",

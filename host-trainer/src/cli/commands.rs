@@ -176,15 +176,8 @@ pub fn run() -> Result<()> {
             let s = crate::study::merge(&data, spec, &roots, partial, &command)?;
             crate::study::write(&s, &report_dir)?;
             for m in &s.models {
-                println!(
-                    "{:14} f32 {:.2} ± {:.2}%  int8 {:.2} ± {:.2}%  ({} seeds)",
-                    m.model,
-                    100.0 * m.test_acc.mean,
-                    100.0 * m.test_acc.std,
-                    100.0 * m.int8_acc.mean,
-                    100.0 * m.int8_acc.std,
-                    m.seeds.len()
-                );
+                let seeds = if m.seeds.len() == 1 { "1 seed".to_string() } else { format!("{} seeds", m.seeds.len()) };
+                println!("{:14} f32 {}%  int8 {}%  ({seeds})", m.model, m.test_acc.pct(), m.int8_acc.pct());
             }
             println!("written: {}", report_dir.join("study.md").display());
         }

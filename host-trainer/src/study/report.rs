@@ -48,7 +48,8 @@ impl Spread {
             if signed { format!("{:+.prec$}", scale * self.mean) } else { format!("{:.prec$}", scale * self.mean) };
         if self.values.len() < 2 { mean } else { format!("{mean} ± {:.prec$}", scale * self.std) }
     }
-    fn pct(&self) -> String {
+    /// In percent, two decimals: `88.59 ± 0.10`, or `90.40` for one seed.
+    pub fn pct(&self) -> String {
         self.show(100.0, 2, false)
     }
     fn pct_range(&self) -> String {
