@@ -6,8 +6,8 @@
 //!
 //! | build / CPU | kernel | when |
 //! |---|---|---|
-//! | `x86-dispatch`, AVX-512 VNNI + VL | `x86/vnni.rs` `conv_pool4` | 2x2 pool, patch of whole 32-byte chunks ≤ 1 KiB, input ≤ 8 Ki values |
-//! | `x86-dispatch`, x86-64-v3 | `x86/avx2.rs` `conv_pool4` | 2x2 pool, patch ≤ 1 KiB, input ≤ 8 Ki values |
+//! | `x86-dispatch`, AVX-512 VNNI + VL | `x86/vnni.rs` `conv_pool4` | 2x2 pool, patch of whole 32-byte chunks ≤ 1 KiB, input ≤ 32 Ki values |
+//! | `x86-dispatch`, x86-64-v3 | `x86/avx2.rs` `conv_pool4` | 2x2 pool, patch ≤ 1 KiB, input ≤ 32 Ki values |
 //! | `cortex-m-dsp` | `arm/conv9.rs` | nine-byte patches, pool 1 or 2 |
 //! | `cortex-m-dsp` | `arm/conv_pool4.rs` | 2x2 pool, patch of 4 to 576 bytes |
 //! | not `cortex-m-dsp` | `conv2d::channels_inner` | patch ≤ 16 bytes |

@@ -93,7 +93,7 @@ fn gather_centered(p: &ConvParams, xin: &[i16], y0: isize, x0: isize, dst: &mut 
 }
 
 /// The contract of [`conv_pool4`]: a 2x2 pool, patches of 1 to [`WINDOW_LEN_MAX`] values, an
-/// input of at most [`INPUT_MAX`] values. Stack: the centered input (16 KiB) and four
+/// input of at most [`INPUT_MAX`] values. Stack: the centered input (64 KiB) and four
 /// gathered patches (8 KiB).
 pub(crate) fn takes_conv(p: &ConvParams) -> bool {
     let n_in = p.in_shape.numel();

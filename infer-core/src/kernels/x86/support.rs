@@ -15,9 +15,11 @@ use core::arch::x86_64::{
 /// Longest patch (`k · k · cin` values) the x86 convolutions take.
 pub(crate) const WINDOW_LEN_MAX: usize = 1024;
 
-/// Largest input (`h · w · cin` values) the convolutions copy once, centered (AVX2: i16, 16 KiB
-/// of stack) or shifted (VNNI: u8, 8 KiB); larger inputs go to the portable kernels.
-pub(crate) const INPUT_MAX: usize = 8 * 1024;
+/// Largest input (`h · w · cin` values) the convolutions copy once, centered (AVX2: i16, 64 KiB
+/// of stack) or shifted (VNNI: u8, 32 KiB); larger inputs go to the portable kernels. 32 Ki
+/// values hold a 28x28x32 map, so cnn-edge's two pooled convolutions on 28x28x32 and 14x14x64
+/// take these kernels (at 8 Ki they did not, and cnn-edge ran twice as long: benches/RESULTS.md).
+pub(crate) const INPUT_MAX: usize = 32 * 1024;
 
 /// The sums of the eight lanes of each of four accumulators.
 #[target_feature(enable = "avx2")]

@@ -52,7 +52,7 @@ fn segment(row: &[u8], s: usize, n: usize) -> &[[u8; 32]] {
 
 /// The contract of [`conv_pool4`]: a 2x2 pool, patches of whole 32-byte chunks up to
 /// [`WINDOW_LEN_MAX`] bytes, an input of at most [`INPUT_MAX`] values. Stack: the shifted
-/// input (8 KiB) and four gathered patches (4 KiB).
+/// input (32 KiB) and four gathered patches (4 KiB).
 pub(crate) fn takes(p: &ConvParams) -> bool {
     let len = p.patch_len();
     let n_in = p.in_shape.numel();
