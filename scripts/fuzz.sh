@@ -7,6 +7,11 @@
 #   bash scripts/fuzz.sh -t 600 onnx      # one target for 10 minutes
 #   bash scripts/fuzz.sh -r 10000000 idx  # one target for ten million executions
 #   SANITIZER=none bash scripts/fuzz.sh   # without AddressSanitizer (faster)
+#   bash scripts/fuzz.sh -k /tmp/grown idx # keep the grown corpus in /tmp/grown/idx
+#
+# The committed corpora are minimized: after a long run with -k,
+#   cargo +nightly fuzz cmin -O <target> /tmp/grown/<target>   (in fuzz/), then copy what is
+# left into fuzz/corpus/<target> (or run scripts/fuzz_seeds.py for the seeds alone).
 #
 # Needs the nightly toolchain and cargo-fuzz (`rustup toolchain install nightly`,
 # `cargo install cargo-fuzz --locked`); .ci/run installs both. Builds go to
@@ -15,11 +20,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=60
 runs=""
-while getopts "t:r:" opt; do
+keep=""
+while getopts "t:r:k:" opt; do
   case $opt in
     t) seconds=$OPTARG ;;
     r) runs=$OPTARG ;;
-    *) echo "usage: $0 [-t seconds | -r executions] [target ...]" >&2; exit 2 ;;
+    k) keep=$OPTARG ;;
+    *) echo "usage: $0 [-t seconds | -r executions] [-k keep-dir] [target ...]" >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -49,6 +56,10 @@ for t in "${targets[@]}"; do
     tail -n 60 "$log" >&2
     echo "fuzz $t: FAILED (exit $rc); the input that failed is under fuzz/artifacts/$t/" >&2
     status=1
+  fi
+  if [ -n "$keep" ]; then
+    mkdir -p "$keep/$t"
+    find "$work" -maxdepth 1 -type f ! -name fuzz.log -exec cp {} "$keep/$t/" \;
   fi
   rm -rf "$work"
 done
