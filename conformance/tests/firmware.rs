@@ -20,6 +20,14 @@ const SUBSET_PER_CLASS: usize = 50;
 /// QEMU with its whole 4 MiB (`PART=qemu-full`).
 const PART_FLASH_BLOB_MAX: usize = 900 * 1024;
 
+/// QEMU's wall-clock limit (`qemu-run.sh`'s `QEMU_TIMEOUT`) for classifying `images` images with
+/// a model of `macs` MACs: about four times what it takes on an idle core here (cnn-edge's
+/// 10,000 images, 2.2e11 MAC·images, take about 290 s), so a loaded CI machine does not time out
+/// a run that would pass, and a hung one still ends.
+fn qemu_timeout(macs: usize, images: usize) -> String {
+    (120 + (macs as u64 * images as u64) / 200_000_000).to_string()
+}
+
 /// One firmware build at a time: the tests share its target folder, and each build's script
 /// writes the model and the images into the same `OUT_DIR`.
 static FIRMWARE: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -33,6 +41,7 @@ fn run_on_qemu(args: &[&str], env: &[(&str, String)]) -> Output {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.args(["run", "--release", "--locked"]).args(args).current_dir(firmware_dir()).env("CARGO_TARGET_DIR", &target);
     cmd.env_remove("RUSTFLAGS").env_remove("MODEL").env_remove("IMAGES").env_remove("CORRUPT").env_remove("PART");
+    cmd.env_remove("QEMU_TIMEOUT");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -80,10 +89,16 @@ fn every_published_model_on_qemu_matches_the_host_bit_for_bit() {
         let full = m.macs <= FULL_RUN_MACS;
         let images = if full { "all".to_string() } else { SUBSET_PER_CLASS.to_string() };
         let part = if m.blob.len() > PART_FLASH_BLOB_MAX { "qemu-full" } else { "1m" };
-        let out = run_on_qemu(&[], &[("MODEL", m.name.to_string()), ("IMAGES", images), ("PART", part.to_string())]);
+        let n = if full { 10_000 } else { 10 * SUBSET_PER_CLASS };
+        let env = [
+            ("MODEL", m.name.to_string()),
+            ("IMAGES", images),
+            ("PART", part.to_string()),
+            ("QEMU_TIMEOUT", qemu_timeout(m.macs, n)),
+        ];
+        let out = run_on_qemu(&[], &env);
         let stdout = succeeded(&out, m.name);
         assert!(stdout.contains("MATCH") && !stdout.contains("MISMATCH"), "{stdout}");
-        let n = if full { 10_000 } else { 10 * SUBSET_PER_CLASS };
         let line = stdout
             .lines()
             .find(|l| l.starts_with(&format!("{}: accuracy ", m.name)))
