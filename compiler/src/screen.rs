@@ -9,6 +9,7 @@
 //! loop. So the compiler refuses, with the node or tensor named:
 //!
 //! - more than [`MAX_NODES`] nodes; a value defined twice; a cycle;
+//! - a Transpose whose `perm` is not a permutation (tract would loop, allocating);
 //! - a tensor (initializer, `Constant`, attribute) with a negative dimension, more than
 //!   [`MAX_CONSTANT_ELEMENTS`] elements, an element type outside the plain numeric ones, data
 //!   stored outside the file, data that does not match its declared shape, or sparse storage;
@@ -85,6 +86,13 @@ fn typed_len(t: &TensorProto) -> usize {
         7 | 13 => t.int64_data.len(),
         _ => t.int32_data.len(),
     }
+}
+
+/// Whether `v` holds each of `0..v.len()` once.
+fn is_permutation(v: &[i64]) -> bool {
+    let mut seen = vec![false; v.len()];
+    v.iter()
+        .all(|&i| usize::try_from(i).ok().and_then(|i| seen.get_mut(i)).is_some_and(|s| !std::mem::replace(s, true)))
 }
 
 fn refused(what: String) -> CompileError {
@@ -207,6 +215,19 @@ pub fn check(graph: &GraphProto) -> Result<(), CompileError> {
         };
         if let Some(reason) = reason {
             unsupported.push(UnsupportedNode { name: n.name.clone(), op: n.op_type.clone(), reason: reason.into() });
+        }
+        if n.op_type == "Transpose"
+            && let Some(perm) = n.attribute.iter().find(|a| a.name == "perm")
+            && !is_permutation(&perm.ints)
+        {
+            // tract-core 0.23 takes `perm` as given: a repeated axis sends its cycle
+            // decomposition into a loop that allocates until memory runs out.
+            return Err(refused(format!(
+                "node `{}` (Transpose) has perm {:?}, which is not a permutation of 0..{}",
+                n.name,
+                perm.ints,
+                perm.ints.len()
+            )));
         }
         for a in &n.attribute {
             if a.sparse_tensor.is_some() || !a.sparse_tensors.is_empty() {
