@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the cargo-fuzz targets of fuzz/ (blob, idx, onnx) from their committed seed corpora
-# (fuzz/corpus/<target>, written by scripts/fuzz_seeds.py; copied, so the tree is not changed).
+# Runs the cargo-fuzz targets of fuzz/ (blob, idx, onnx) from their committed corpora
+# (below; copied, so the tree is not changed).
 # Fails on any crash, panic, hang (-timeout) or out-of-memory (-rss_limit_mb).
 #
 #   bash scripts/fuzz.sh                  # every target for 60 s (what .ci/run does)
@@ -9,9 +9,11 @@
 #   SANITIZER=none bash scripts/fuzz.sh   # without AddressSanitizer (faster)
 #   bash scripts/fuzz.sh -k /tmp/grown idx # keep the grown corpus in /tmp/grown/idx
 #
-# The committed corpora are minimized: after a long run with -k,
-#   cargo +nightly fuzz cmin -O <target> /tmp/grown/<target>   (in fuzz/), then copy what is
-# left into fuzz/corpus/<target> (or run scripts/fuzz_seeds.py for the seeds alone).
+# Each run starts from fuzz/corpus/<target> (the seeds scripts/fuzz_seeds.py writes) and
+# fuzz/corpus-found/<target>: what long runs found, minimized. For blob, the whole minimized
+# corpus of the 10-million-execution run (`SANITIZER=none bash scripts/fuzz.sh -r 10000000 -k
+# /tmp/grown blob`, then `cargo +nightly fuzz cmin -O --sanitizer none blob /tmp/grown/blob`);
+# for onnx, the inputs under 2 KB of the same for onnx (the rest is 12 MB).
 #
 # Needs the nightly toolchain and cargo-fuzz (`rustup toolchain install nightly`,
 # `cargo install cargo-fuzz --locked`); .ci/run installs both. Builds go to
@@ -41,6 +43,7 @@ status=0
 for t in "${targets[@]}"; do
   work=$(mktemp -d)
   cp -r "corpus/$t/." "$work/"
+  [ ! -d "corpus-found/$t" ] || cp -r "corpus-found/$t/." "$work/"
   limit=(-max_total_time="$seconds")
   [ -z "$runs" ] || limit=(-runs="$runs")
   log="$work/fuzz.log"
