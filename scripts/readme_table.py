@@ -44,15 +44,11 @@ def table():
     bench = (load("benches/results.json") or {}).get("batch1_latency_us", {})
     by_study = {m["model"]: m for m in study["models"]}
     names = [m["model"] for m in study["models"]] + [n for n in manifest if n not in by_study]
-    seen = set()
     rows = [
         "| model | params | MACs | f32 test acc, study (%) | int8, study (%) | published run: f32 / int8 | device (QEMU Cortex-M4F): accuracy on 10,000, instructions | flash: weights + code | RAM: arena + stack + other | host latency (x86, 1 thread) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in names:
-        if name in seen:
-            continue
-        seen.add(name)
         s = by_study.get(name)
         p = manifest.get(name)
         d = device.get(name)

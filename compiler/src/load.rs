@@ -204,29 +204,31 @@ pub fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Loaded, CompileError> {
             }
         },
     };
-    let output_name = graph.output[chosen].name.clone();
+    let shell = Loaded {
+        model: TypedModel::default(),
+        image,
+        io: (input.name.clone(), graph.output[chosen].name.clone()),
+        input_shape,
+        onnx_nodes: graph.node.iter().map(|n| (n.name.clone(), n.op_type.clone())).collect(),
+    };
 
     // tract can panic on attributes it does not check (a Flatten axis past the rank, found by
     // the fuzzer): a panic there is a load error of this file, never a crash of the caller.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        type_model(&onnx, &proto, graph, chosen, input, input_shape, image, output_name)
-    }))
-    .unwrap_or_else(|p| {
-        let why = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-        Err(CompileError::Load(format!("tract panicked on this file: {}", why.unwrap_or_default())))
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| type_model(&onnx, &proto, chosen, shell))).unwrap_or_else(
+        |p| {
+            let why = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+            Err(CompileError::Load(format!("tract panicked on this file: {}", why.unwrap_or_default())))
+        },
+    )
 }
 
-#[allow(clippy::too_many_arguments)]
+/// tract's typed, decluttered model of `proto` with output `chosen` and the input fact of
+/// `loaded.input_shape`, into `loaded`.
 fn type_model(
     onnx: &tract_onnx::Onnx,
     proto: &pb::ModelProto,
-    graph: &pb::GraphProto,
     chosen: usize,
-    input: &pb::ValueInfoProto,
-    input_shape: Vec<usize>,
-    image: (usize, usize),
-    output_name: String,
+    mut loaded: Loaded,
 ) -> Result<Loaded, CompileError> {
     let load = |e: TractError| CompileError::Load(format!("{e:#}"));
     let mut model = onnx.model_for_proto_model(proto).map_err(load)?;
@@ -236,10 +238,8 @@ fn type_model(
         .get(chosen)
         .ok_or_else(|| CompileError::Output("outputs out of order".into()))?;
     model.select_output_outlets(&[outlet]).map_err(load)?;
-    let typed = model.with_input_fact(0, f32::fact(&input_shape).into()).map_err(load)?.into_typed().map_err(load)?;
-    let onnx_nodes: Vec<(String, String)> = graph.node.iter().map(|n| (n.name.clone(), n.op_type.clone())).collect();
-    let mut loaded =
-        Loaded { model: TypedModel::default(), image, io: (input.name.clone(), output_name), input_shape, onnx_nodes };
+    let typed =
+        model.with_input_fact(0, f32::fact(&loaded.input_shape).into()).map_err(load)?.into_typed().map_err(load)?;
     screen::check_typed(&typed, |tract| match loaded.onnx_node(tract) {
         Some((name, op)) => format!("`{name}` ({op})"),
         None => format!("`{tract}`"),
