@@ -15,7 +15,8 @@
 //! | any | `conv2d::small_patch` | patch ≤ 1 KiB |
 //! | any | `conv2d::row_spans` | any |
 //!
-//! Dense layers: `x86/avx2.rs` `dense` on x86-64-v3, else `dense::fast` (SMLAD loops on the
+//! Dense layers: `x86/vnni.rs` `dense` with AVX-512 VNNI + VL and an input of at least 32
+//! values, `x86/avx2.rs` `dense` on x86-64-v3, else `dense::fast` (SMLAD loops on the
 //! Cortex-M DSP path). Max pooling: `maxpool::fast`.
 
 #[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
@@ -120,10 +121,13 @@ pub(crate) fn conv2d_with(p: &ConvParams, out: &mut [u8], choice: Choice) {
 pub(crate) fn dense_with(p: &DenseParams, out: &mut [u8], choice: Choice) {
     let Choice::Fast(cpu) = choice else { return dense::reference(p, out) };
     #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
-    if let Some(x) = cpu.x86
-        && x86::avx2::takes_dense(p)
-    {
-        return x.dense_avx2(p, out);
+    if let Some(x) = cpu.x86 {
+        if x86::vnni::takes_dense(p) && x.dense_vnni(p, out) {
+            return;
+        }
+        if x86::avx2::takes_dense(p) {
+            return x.dense_avx2(p, out);
+        }
     }
     #[cfg(not(all(feature = "x86-dispatch", target_arch = "x86_64")))]
     let _ = cpu;

@@ -9,9 +9,10 @@
 //!
 //! | file | kernel | contract | stack |
 //! |---|---|---|---|
-//! | `avx2.rs` | [`avx2::conv_pool4`]: convolution + 2x2 max pool, `vpmaddwd`, four positions per weight load | [`avx2::takes_conv`] | 24 KiB (centered input, four patches) |
+//! | `avx2.rs` | [`avx2::conv_pool4`]: convolution + 2x2 max pool, `vpmaddwd`, four positions per weight load | [`avx2::takes_conv`] | 72 KiB (centered input, four patches) |
 //! | `avx2.rs` | [`avx2::dense`]: four rows per input load | [`avx2::takes_dense`] | 256 B |
-//! | `vnni.rs` | [`vnni::conv_pool4`]: convolution + 2x2 max pool, `vpdpbusd` (AVX-512 VNNI + VL) | [`vnni::takes`] | 12 KiB (shifted input, four patches) |
+//! | `vnni.rs` | [`vnni::conv_pool4`]: convolution + 2x2 max pool, `vpdpbusd` (AVX-512 VNNI + VL) | [`vnni::takes`] | 36 KiB (shifted input, four patches) |
+//! | `vnni.rs` | [`vnni::dense`]: eight rows per input load, `vpdpbusd` | [`vnni::takes_dense`] | 256 B |
 //! | `support.rs` | lane sums and stores both use, buffer limits | | |
 //!
 //! The integer arithmetic is the same as the references', so results are bit-identical to the
@@ -96,6 +97,17 @@ impl X86 {
         if self.vnni {
             // SAFETY: `vnni` is true only when `detect` found AVX-512 VNNI and VL (and AVX2).
             unsafe { vnni::conv_pool4(p, out) };
+        }
+        self.vnni
+    }
+
+    /// [`vnni::dense`] on a layer [`vnni::takes_dense`] accepts; `false` (nothing written) when
+    /// the CPU lacks VNNI.
+    #[inline(always)]
+    pub(crate) fn dense_vnni(self, p: &DenseParams, out: &mut [u8]) -> bool {
+        if self.vnni {
+            // SAFETY: `vnni` is true only when `detect` found AVX-512 VNNI and VL (and AVX2).
+            unsafe { vnni::dense(p, out) };
         }
         self.vnni
     }

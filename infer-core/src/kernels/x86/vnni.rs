@@ -1,5 +1,6 @@
-//! x86-64 AVX-512 VNNI kernel (feature `x86-dispatch`; chosen by [`crate::kernels::select`]):
-//! a convolution with a fused 2x2 max pool whose patches are whole 32-byte chunks.
+//! x86-64 AVX-512 VNNI kernels (feature `x86-dispatch`; chosen by [`crate::kernels::select`]):
+//! a convolution with a fused 2x2 max pool whose patches are whole 32-byte chunks, and a dense
+//! layer.
 //!
 //! `vpdpbusd` multiplies 32 unsigned bytes by 32 signed bytes and adds each group of four
 //! products to an i32 lane: 32 multiply-accumulates per instruction, twice `vpmaddwd`'s, with
@@ -16,19 +17,30 @@
 //! after the maximum. Bit-identical to [`crate::kernels::conv2d::reference`] (the shared
 //! kernel contract checks it).
 //!
+//! [`dense`] shifts each 32-byte slice of the input as it reads it (shared by up to eight
+//! rows) and needs no weight sums when the input's zero point is −128 (`128 + zp = 0`: the
+//! pixels and every ReLU output our quantizer writes); otherwise it sums the weights in the
+//! same pass. A 16-value remainder is taken centered with `vpmaddwd`, a shorter one scalar.
+//! Bit-identical to [`crate::kernels::dense::reference`].
+//!
 //! # Audit of the `unsafe` in this file
 //!
-//! `load32` reads exactly the 32-byte array it is given (unaligned load); [`conv_pool4`] is
-//! called only through `super::X86`, whose token records that detection found AVX2, AVX-512
-//! VNNI and AVX-512VL. Every other intrinsic is a register operation.
+//! `load32` and `load16` read exactly the array they are given (unaligned loads);
+//! [`conv_pool4`] and [`dense`] are called only through `super::X86`, whose token records that
+//! detection found AVX2, AVX-512 VNNI and AVX-512VL. Every other intrinsic is a register
+//! operation.
 #![allow(unsafe_code)]
 
-use core::arch::x86_64::{__m256i, _mm256_dpbusd_epi32, _mm256_loadu_si256, _mm256_set1_epi8, _mm256_setzero_si256};
+use core::arch::x86_64::{
+    __m256i, _mm_loadu_si128, _mm256_add_epi32, _mm256_cvtepi8_epi16, _mm256_dpbusd_epi32, _mm256_loadu_si256,
+    _mm256_madd_epi16, _mm256_set1_epi8, _mm256_set1_epi16, _mm256_setzero_si256, _mm256_sub_epi16,
+    _mm256_xor_si256,
+};
 
 use super::support::{INPUT_MAX, WINDOW_LEN_MAX, lanes8, max_of_sums4x2, sums4};
-use crate::kernels::params::ConvParams;
+use crate::kernels::params::{ConvParams, DenseParams};
 use crate::kernels::window::{K_MAX, Step, gather, inside2, origin2, pooled, rows2};
-use crate::requant::ROW;
+use crate::requant::{ROW, RequantRow, lower_clamp};
 
 /// Thirty-two bytes as a vector.
 #[target_feature(enable = "avx2")]
@@ -36,6 +48,14 @@ use crate::requant::ROW;
 fn load32(b: &[u8; 32]) -> __m256i {
     // SAFETY: reads the 32 bytes of `b` (unaligned load).
     unsafe { _mm256_loadu_si256(b.as_ptr().cast()) }
+}
+
+/// Sixteen bytes as the low half of a vector's worth of i16 (sign-extended).
+#[target_feature(enable = "avx2")]
+#[inline]
+fn widen16(b: &[u8; 16]) -> __m256i {
+    // SAFETY: reads the 16 bytes of `b` (unaligned load).
+    _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(b.as_ptr().cast()) })
 }
 
 /// `v` (a whole number of 32-byte chunks) as chunks.
@@ -190,4 +210,149 @@ fn mac4x2(acc: &mut [__m256i; 8], w0: &[[u8; 32]], w1: &[[u8; 32]], x: &[&[[u8; 
         b3 = _mm256_dpbusd_epi32(b3, x, v);
     }
     *acc = [a0, a1, a2, a3, b0, b1, b2, b3];
+}
+
+/// The contract of [`dense`]: at least one 32-byte slice of input. Stack: one row of
+/// accumulators (256 B) and the requantization row.
+pub(crate) fn takes_dense(p: &DenseParams) -> bool {
+    p.input.len() >= 32
+}
+
+/// Fully connected layer with `vpdpbusd`, up to eight rows per input slice, on a layer
+/// [`takes_dense`] accepts.
+#[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
+pub(crate) fn dense(p: &DenseParams, out: &mut [u8]) {
+    let n = p.input.len();
+    if n == 0 {
+        return; // never: `takes_dense`
+    }
+    if p.in_zp == i8::MIN {
+        dense_rows::<false>(p, out);
+    } else {
+        dense_rows::<true>(p, out);
+    }
+}
+
+/// [`dense`], with (`SUMS`) or without the weight-sum correction.
+#[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
+#[inline]
+fn dense_rows<const SUMS: bool>(p: &DenseParams, out: &mut [u8]) {
+    let n = p.input.len();
+    let lo = lower_clamp(p.out_zp, p.relu);
+    let body = n / 32 * 32;
+    let half = if n - body >= 16 { body + 16 } else { body };
+    let d = Dense {
+        xs: chunks32(&p.input[..body]),
+        half: p.input[body..half].as_chunks::<16>().0.first(),
+        tail: &p.input[half..],
+        body,
+        zp: p.in_zp as i32,
+        shift: 128 + p.in_zp as i32,
+    };
+    let mut accs = [0i32; ROW];
+    let mut rq = RequantRow::new();
+    for (block, dst) in out.chunks_mut(ROW).enumerate() {
+        let c0 = block * ROW;
+        p.sections.load_row(&mut rq, c0, dst.len());
+        let mut rows = p.sections.weights.get(c0 * n..).unwrap_or(&[]).chunks_exact(n);
+        let mut accs_left = &mut accs[..dst.len()];
+        while !accs_left.is_empty() {
+            let taken = match accs_left.len() {
+                8.. => d.rows::<8, SUMS>(&mut rows, accs_left),
+                4.. => d.rows::<4, SUMS>(&mut rows, accs_left),
+                2.. => d.rows::<2, SUMS>(&mut rows, accs_left),
+                _ => d.rows::<1, SUMS>(&mut rows, accs_left),
+            };
+            if taken == 0 {
+                break; // never: parse checked the weights hold every row
+            }
+            accs_left = &mut accs_left[taken..];
+        }
+        rq.apply(&accs[..dst.len()], p.out_zp, lo, p.rounding, dst);
+    }
+}
+
+/// A dense layer's input, split for [`dense`]: whole 32-byte slices, one 16-byte slice or
+/// none, the rest.
+struct Dense<'a> {
+    xs: &'a [[u8; 32]],
+    half: Option<&'a [u8; 16]>,
+    tail: &'a [u8],
+    body: usize,
+    zp: i32,
+    shift: i32,
+}
+
+impl Dense<'_> {
+    /// The dot products of the next `R` rows into `accs[..R]`; returns `R`, or 0 if fewer
+    /// rows or accumulators are left.
+    #[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
+    #[inline]
+    fn rows<const R: usize, const SUMS: bool>(
+        &self,
+        rows: &mut core::slice::ChunksExact<'_, u8>,
+        accs: &mut [i32],
+    ) -> usize {
+        let Some(accs) = accs.get_mut(..R) else { return 0 };
+        let mut r: [&[u8]; R] = [&[]; R];
+        for row in &mut r {
+            match rows.next() {
+                Some(w) => *row = w,
+                None => return 0,
+            }
+        }
+        let chunks = self.xs.len();
+        let w: [&[[u8; 32]]; R] = r.map(|row| chunks32(row).get(..chunks).unwrap_or(&[]));
+        let n = w.iter().fold(chunks, |m, w| m.min(w.len()));
+        let (flip, ones) = (_mm256_set1_epi8(i8::MIN), _mm256_set1_epi8(1));
+        let mut acc = [_mm256_setzero_si256(); R];
+        let mut sum = [_mm256_setzero_si256(); R];
+        for (j, x) in self.xs[..n].iter().enumerate() {
+            let x = _mm256_xor_si256(load32(x), flip);
+            for i in 0..R {
+                let wv = load32(&w[i][j]);
+                acc[i] = _mm256_dpbusd_epi32(acc[i], x, wv);
+                if SUMS {
+                    sum[i] = _mm256_dpbusd_epi32(sum[i], ones, wv);
+                }
+            }
+        }
+        if let Some(h) = self.half {
+            let x = _mm256_sub_epi16(widen16(h), _mm256_set1_epi16(self.zp as i16));
+            for i in 0..R {
+                let wh = r[i].get(self.body..self.body + 16).and_then(|s| s.as_chunks::<16>().0.first());
+                if let Some(wh) = wh {
+                    acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(widen16(wh), x));
+                }
+            }
+        }
+        let total = sums(acc);
+        let corr = if SUMS { sums(sum) } else { [0; R] };
+        let tail_at = r.map(|row| row.get(row.len() - self.tail.len()..).unwrap_or(&[]));
+        for i in 0..R {
+            let mut s = total[i] - self.shift * corr[i];
+            for (&x, &wt) in self.tail.iter().zip(tail_at[i]) {
+                s += (x as i8 as i32 - self.zp) * (wt as i8 as i32);
+            }
+            accs[i] = s;
+        }
+        R
+    }
+}
+
+/// The lane sums of `R` accumulators (four at a time with horizontal adds).
+#[target_feature(enable = "avx2")]
+#[inline]
+fn sums<const R: usize>(a: [__m256i; R]) -> [i32; R] {
+    let mut s = [0i32; R];
+    let mut i = 0;
+    while i + 4 <= R {
+        s[i..i + 4].copy_from_slice(&sums4([a[i], a[i + 1], a[i + 2], a[i + 3]]));
+        i += 4;
+    }
+    while i < R {
+        s[i] = lanes8(a[i]).iter().sum();
+        i += 1;
+    }
+    s
 }
