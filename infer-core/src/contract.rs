@@ -170,7 +170,7 @@ pub struct ConvFamily {
 }
 
 /// Every convolution family.
-pub const CONV_FAMILIES: [ConvFamily; 9] = [
+pub const CONV_FAMILIES: [ConvFamily; 10] = [
     // Anything small: every kernel size, stride, padding and pool (3 included).
     ConvFamily {
         name: "conv small",
@@ -239,6 +239,17 @@ pub const CONV_FAMILIES: [ConvFamily; 9] = [
         cout: (1, 20),
         pool: (2, 2),
         side: (2, 9),
+    },
+    // Unpooled, whole 32-byte chunks per kernel row (the VNNI kernel's runs of four outputs,
+    // the last one short; more channels than a block).
+    ConvFamily {
+        name: "conv unpooled, 32-byte rows",
+        cases: 20,
+        kernel: (1, 3),
+        cin: (32, 32),
+        cout: (1, 70),
+        pool: (1, 1),
+        side: (1, 9),
     },
     // Whole 16-value chunks per kernel row (the AVX2 kernel reads rows in place), any pool.
     ConvFamily {

@@ -6,7 +6,7 @@
 //!
 //! | build / CPU | kernel | when |
 //! |---|---|---|
-//! | `x86-dispatch`, AVX-512 VNNI + VL | `x86/vnni.rs` `conv_pool4` | 2x2 pool, patch of whole 32-byte chunks ≤ 1 KiB, input ≤ 32 Ki values |
+//! | `x86-dispatch`, AVX-512 VNNI + VL | `x86/vnni.rs` `conv4` | no pool or 2x2 pool, patch of whole 32-byte chunks ≤ 1 KiB, input ≤ 32 Ki values |
 //! | `x86-dispatch`, x86-64-v3 | `x86/avx2.rs` `conv_pool4` | 2x2 pool, patch ≤ 1 KiB, input ≤ 32 Ki values |
 //! | `cortex-m-dsp` | `arm/conv9.rs` | nine-byte patches, pool 1 or 2 |
 //! | `cortex-m-dsp` | `arm/conv_pool4.rs` | 2x2 pool, patch of 4 to 576 bytes |
@@ -74,7 +74,7 @@ pub(crate) fn conv2d_with(p: &ConvParams, out: &mut [u8], choice: Choice) {
     let Choice::Fast(cpu) = choice else { return conv2d::reference(p, out) };
     #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
     if let Some(x) = cpu.x86 {
-        if x86::vnni::takes(p) && x.conv_pool4_vnni(p, out) {
+        if x86::vnni::takes(p) && x.conv4_vnni(p, out) {
             return;
         }
         if x86::avx2::takes_conv(p) {

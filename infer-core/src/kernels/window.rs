@@ -1,6 +1,7 @@
 //! What every convolution kernel shares: where a receptive field lies, how it is gathered, and
-//! the loop over output channels and pooled positions ([`pooled`]), so that each kernel writes
-//! only how it computes a block of window maxima.
+//! the loop over output channels and pooled positions ([`pooled`]; on x86 also `runs4`, four
+//! unpooled positions at a time), so that each kernel writes only how it computes a block of
+//! window maxima or sums.
 //!
 //! A convolution with a fused `pool × pool` max pool computes, for pooled output `(py, px)`, the
 //! pre-pool positions `(py · pool + dy, px · pool + dx)`; the receptive field of a pre-pool
@@ -88,15 +89,81 @@ pub(crate) fn inside(p: &ConvParams, y0: isize, x0: isize) -> bool {
     y0 >= 0 && x0 >= 0 && y0 + k <= p.in_shape.h as isize && x0 + k <= p.in_shape.w as isize
 }
 
-/// Whether the four positions of the 2x2 window of pooled output `(py, px)` lie inside the
-/// image (no padding).
+/// The top-left input taps of four pre-pool positions a kernel computes together: the 2x2
+/// window of a pooled output ([`origins2`]) or four outputs of an unpooled convolution
+/// ([`runs4`]).
+#[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+pub(crate) type Origins = [(isize, isize); 4];
+
+/// The [`Origins`] of the 2x2 window of pooled output `(py, px)`.
 #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
 #[inline(always)]
-pub(crate) fn inside2(p: &ConvParams, py: usize, px: usize) -> bool {
-    (0..4).all(|i| {
-        let (y0, x0) = origin2(p, py, px, i);
-        inside(p, y0, x0)
-    })
+pub(crate) fn origins2(p: &ConvParams, py: usize, px: usize) -> Origins {
+    core::array::from_fn(|i| origin2(p, py, px, i))
+}
+
+/// Whether the receptive fields of all four `origins` lie inside the image (no padding).
+#[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+#[inline(always)]
+pub(crate) fn inside4(p: &ConvParams, origins: &Origins) -> bool {
+    origins.iter().all(|&(y0, x0)| inside(p, y0, x0))
+}
+
+/// What [`runs4`] asks of a kernel next.
+#[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Step4 {
+    /// The block begins: prepare its weights.
+    Start,
+    /// Fill `sums[i][..nb]` with each channel's accumulator (bias excluded) at the position
+    /// whose receptive field starts at `origins[i]`.
+    Positions {
+        /// The four positions' top-left taps.
+        origins: Origins,
+    },
+}
+
+/// The loop of an unpooled convolution (`pool == 1`) whose kernel computes four positions at a
+/// time: output channels in blocks of `block` (at most [`ROW`]); per block,
+/// `f(block, Step4::Start, sums)`, then per run of four outputs in row-major order
+/// `f(block, Step4::Positions, sums)` fills `sums[i][..nb]`, which are requantized into `out`.
+/// A last run of fewer than four repeats its last position (computed, not written).
+#[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
+#[inline(always)]
+pub(crate) fn runs4(
+    p: &ConvParams,
+    out: &mut [u8],
+    block: usize,
+    mut f: impl FnMut(Block, Step4, &mut [[i32; ROW]; 4]),
+) {
+    let o = p.out_shape;
+    let n = o.h * o.w;
+    if n == 0 {
+        return;
+    }
+    let lo = lower_clamp(p.out_zp, p.relu);
+    let block = block.clamp(1, ROW);
+    let mut sums = [[0i32; ROW]; 4];
+    let mut rq = RequantRow::new();
+    let origin = |q: usize| {
+        let (oy, ox) = (q / o.w, q % o.w);
+        ((oy * p.stride) as isize - p.pad[0] as isize, (ox * p.stride) as isize - p.pad[1] as isize)
+    };
+    for c0 in (0..o.c).step_by(block) {
+        let b = Block { c0, nb: (o.c - c0).min(block) };
+        p.sections.load_row(&mut rq, c0, b.nb);
+        f(b, Step4::Start, &mut sums);
+        for q0 in (0..n).step_by(4) {
+            let origins = core::array::from_fn(|i| origin((q0 + i).min(n - 1)));
+            f(b, Step4::Positions { origins }, &mut sums);
+            for (i, s) in sums.iter().enumerate().take(n - q0) {
+                let at = (q0 + i) * o.c + c0;
+                if let Some(dst) = out.get_mut(at..at + b.nb) {
+                    rq.apply(&s[..b.nb], p.out_zp, lo, p.rounding, dst);
+                }
+            }
+        }
+    }
 }
 
 /// The receptive field whose top-left tap is at `(y0, x0)` into `patch` (`k · k · cin` bytes,
@@ -123,26 +190,24 @@ pub(crate) fn gather(p: &ConvParams, y0: isize, x0: isize, patch: &mut [u8]) {
     }
 }
 
-/// Largest kernel side whose rows [`rows2`] reads in place.
+/// Largest kernel side whose rows [`rows4`] reads in place.
 #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
 pub(crate) const K_MAX: usize = 7;
 
-/// The `k` kernel rows of each position of the 2x2 window of pooled output `(py, px)`, read in
-/// place from `x` (one element per input value, HWC) as chunks of `N`: `segs[ky][i]`, empty
-/// where a row is out of range (never, for a window [`inside2`] the image).
+/// The `k` kernel rows of each of four positions (their top-left taps `origins`), read in place
+/// from `x` (one element per input value, HWC) as chunks of `N`: `segs[ky][i]`, empty where a
+/// row is out of range (never, for positions [`inside4`] the image).
 #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
 #[inline(always)]
-pub(crate) fn rows2<'a, T, const N: usize>(
+pub(crate) fn rows4<'a, T, const N: usize>(
     p: &ConvParams,
     x: &'a [T],
-    py: usize,
-    px: usize,
+    origins: &Origins,
     segs: &mut [[&'a [[T; N]]; 4]; K_MAX],
 ) {
     let (k, cin, iw) = (p.kernel, p.in_shape.c, p.in_shape.w);
     let run = k * cin;
-    for i in 0..4 {
-        let (y0, x0) = origin2(p, py, px, i);
+    for (i, &(y0, x0)) in origins.iter().enumerate() {
         let start = (y0 as usize * iw + x0 as usize) * cin;
         for (ky, seg) in segs.iter_mut().enumerate().take(k) {
             let at = start + ky * iw * cin;

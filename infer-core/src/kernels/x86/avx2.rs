@@ -37,7 +37,7 @@ use core::arch::x86_64::{
 
 use super::support::{INPUT_MAX, WINDOW_LEN_MAX, chunks16, lanes8, max_of_sums4x2, sums4};
 use crate::kernels::params::{ConvParams, DenseParams};
-use crate::kernels::window::{K_MAX, Step, inside2, origin2, pooled, rows2};
+use crate::kernels::window::{K_MAX, Step, inside4, origin2, origins2, pooled, rows4};
 use crate::requant::{ROW, RequantRow, lower_clamp};
 
 /// Sixteen int8 values widened to i16.
@@ -156,12 +156,12 @@ pub(crate) fn conv_pool4(p: &ConvParams, out: &mut [u8]) {
             // weight chunks it meets: the k kernel rows read in place, or the gathered patches
             // (their first `body` values) as one segment.
             let mut segs: [[&[[i16; 16]]; 4]; K_MAX] = [[&[]; 4]; K_MAX];
-            let (n_segs, seg_chunks) = if in_place && inside2(p, py, px) {
-                rows2(p, xin, py, px, &mut segs);
+            let origins = origins2(p, py, px);
+            let (n_segs, seg_chunks) = if in_place && inside4(p, &origins) {
+                rows4(p, xin, &origins, &mut segs);
                 (k, run / 16)
             } else {
-                for (i, centered) in xc.iter_mut().enumerate() {
-                    let (y0, x0) = origin2(p, py, px, i);
+                for (centered, &(y0, x0)) in xc.iter_mut().zip(&origins) {
                     gather_centered(p, xin, y0, x0, &mut centered[..len]);
                 }
                 let [x0, x1, x2, x3] = &xc;

@@ -11,7 +11,7 @@
 //! |---|---|---|---|
 //! | `avx2.rs` | [`avx2::conv_pool4`]: convolution + 2x2 max pool, `vpmaddwd`, four positions per weight load | [`avx2::takes_conv`] | 72 KiB (centered input, four patches) |
 //! | `avx2.rs` | [`avx2::dense`]: four rows per input load | [`avx2::takes_dense`] | 256 B |
-//! | `vnni.rs` | [`vnni::conv_pool4`]: convolution + 2x2 max pool, `vpdpbusd` (AVX-512 VNNI + VL) | [`vnni::takes`] | 36 KiB (shifted input, four patches) |
+//! | `vnni.rs` | [`vnni::conv4`]: convolution, unpooled or with a 2x2 max pool, four positions per weight load, `vpdpbusd` (AVX-512 VNNI + VL) | [`vnni::takes`] | 37 KiB (shifted input, four patches, sums) |
 //! | `vnni.rs` | [`vnni::dense`]: eight rows per input load, `vpdpbusd` | [`vnni::takes_dense`] | 256 B |
 //! | `support.rs` | lane sums and stores both use, buffer limits | | |
 //!
@@ -25,7 +25,7 @@
 //! confirmed every x86-64-v3 feature (and records whether AVX-512 VNNI and VL are there too).
 //! Its methods are the only callers of this folder's `#[target_feature]` functions, and call
 //! them only for features the token records: [`X86::run_v3`] (v3), the AVX2 kernels (AVX2, a
-//! part of v3), and the VNNI kernel only when `vnni` is set. Executing an instruction the CPU
+//! part of v3), and the VNNI kernels only when `vnni` is set. Executing an instruction the CPU
 //! lacks is the undefined behaviour these calls must exclude; the token excludes it.
 #![allow(unsafe_code)]
 
@@ -90,13 +90,13 @@ impl X86 {
         unsafe { avx2::conv_pool4(p, out) }
     }
 
-    /// [`vnni::conv_pool4`] on a layer [`vnni::takes`] accepts; `false` (nothing written) when
-    /// the CPU lacks VNNI.
+    /// [`vnni::conv4`] on a layer [`vnni::takes`] accepts; `false` (nothing written) when the
+    /// CPU lacks VNNI.
     #[inline(always)]
-    pub(crate) fn conv_pool4_vnni(self, p: &ConvParams, out: &mut [u8]) -> bool {
+    pub(crate) fn conv4_vnni(self, p: &ConvParams, out: &mut [u8]) -> bool {
         if self.vnni {
             // SAFETY: `vnni` is true only when `detect` found AVX-512 VNNI and VL (and AVX2).
-            unsafe { vnni::conv_pool4(p, out) };
+            unsafe { vnni::conv4(p, out) };
         }
         self.vnni
     }

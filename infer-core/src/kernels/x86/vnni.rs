@@ -1,6 +1,6 @@
 //! x86-64 AVX-512 VNNI kernels (feature `x86-dispatch`; chosen by [`crate::kernels::select`]):
-//! a convolution with a fused 2x2 max pool whose patches are whole 32-byte chunks, and a dense
-//! layer.
+//! a convolution whose patches are whole 32-byte chunks, unpooled or with a fused 2x2 max pool,
+//! and a dense layer.
 //!
 //! `vpdpbusd` multiplies 32 unsigned bytes by 32 signed bytes and adds each group of four
 //! products to an i32 lane: 32 multiply-accumulates per instruction, twice `vpmaddwd`'s, with
@@ -11,10 +11,10 @@
 //! `Σ (x − zp) · w = Σ u · w − (128 + zp) · Σ w`,
 //!
 //! where `Σ w` (the channel's weight sum) is computed once per block, also with `vpdpbusd`
-//! (against bytes of 1). Padding taps hold `u = zp + 128`, whose centered value is 0. The
-//! window's four positions share each weight load as in [`super::avx2`], two channels share
-//! each input load, and the correction is the same for the four positions, so it is subtracted
-//! after the maximum. Bit-identical to [`crate::kernels::conv2d::reference`] (the shared
+//! (against bytes of 1). Padding taps hold `u = zp + 128`, whose centered value is 0. Four
+//! positions share each weight load as in [`super::avx2`] (a pool window's four, or four
+//! unpooled outputs in a row), two channels share each input load, and the correction is the
+//! same for the four positions, so a pool subtracts it after the maximum. Bit-identical to [`crate::kernels::conv2d::reference`] (the shared
 //! kernel contract checks it).
 //!
 //! [`dense`] shifts each 32-byte slice of the input as it reads it (shared by up to eight
@@ -25,8 +25,8 @@
 //!
 //! # Audit of the `unsafe` in this file
 //!
-//! `load32` and `load16` read exactly the array they are given (unaligned loads);
-//! [`conv_pool4`] and [`dense`] are called only through `super::X86`, whose token records that
+//! `load32` and `widen16` read exactly the array they are given (unaligned loads); [`conv4`]
+//! and [`dense`] are called only through `super::X86`, whose token records that
 //! detection found AVX2, AVX-512 VNNI and AVX-512VL. Every other intrinsic is a register
 //! operation.
 #![allow(unsafe_code)]
@@ -39,7 +39,7 @@ use core::arch::x86_64::{
 
 use super::support::{INPUT_MAX, WINDOW_LEN_MAX, lanes8, max_of_sums4x2, sums4};
 use crate::kernels::params::{ConvParams, DenseParams};
-use crate::kernels::window::{K_MAX, Step, gather, inside2, origin2, pooled, rows2};
+use crate::kernels::window::{Block, K_MAX, Origins, Step, Step4, gather, inside4, origins2, pooled, rows4, runs4};
 use crate::requant::{ROW, RequantRow, lower_clamp};
 
 /// Thirty-two bytes as a vector.
@@ -70,13 +70,13 @@ fn segment(row: &[u8], s: usize, n: usize) -> &[[u8; 32]] {
     chunks32(row).get(s * n..(s + 1) * n).unwrap_or(&[])
 }
 
-/// The contract of [`conv_pool4`]: a 2x2 pool, patches of whole 32-byte chunks up to
-/// [`WINDOW_LEN_MAX`] bytes, an input of at most [`INPUT_MAX`] values. Stack: the shifted
-/// input (32 KiB) and four gathered patches (4 KiB).
+/// The contract of [`conv4`]: no pool or a 2x2 pool, patches of whole 32-byte chunks up to
+/// [`WINDOW_LEN_MAX`] bytes, an input of at most [`INPUT_MAX`] values. Stack: the shifted input
+/// (32 KiB), four gathered patches (4 KiB) and four rows of sums (1 KiB).
 pub(crate) fn takes(p: &ConvParams) -> bool {
     let len = p.patch_len();
     let n_in = p.in_shape.numel();
-    p.pool == 2
+    (p.pool == 1 || p.pool == 2)
         && len > 0
         && len.is_multiple_of(32)
         && len <= WINDOW_LEN_MAX
@@ -84,89 +84,157 @@ pub(crate) fn takes(p: &ConvParams) -> bool {
         && p.input.len() >= n_in
 }
 
-/// Convolution + 2x2 max pool with `vpdpbusd`, on a layer [`takes`] accepts.
+/// Convolution with `vpdpbusd`, four positions sharing each weight load: the 2x2 window of a
+/// pooled output (its maximum kept) or, unpooled, four outputs in a row; on a layer [`takes`]
+/// accepts.
 #[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
-pub(crate) fn conv_pool4(p: &ConvParams, out: &mut [u8]) {
-    let (k, cin) = (p.kernel, p.in_shape.c);
-    let len = p.patch_len().min(WINDOW_LEN_MAX);
+pub(crate) fn conv4(p: &ConvParams, out: &mut [u8]) {
     let n_in = p.in_shape.numel().min(INPUT_MAX);
-    let run = k * cin;
-    let in_place = run % 32 == 0 && k <= K_MAX;
-    let shift = 128 + p.in_zp as i32;
     let mut xu = [0u8; INPUT_MAX];
     for (d, &v) in xu.iter_mut().zip(&p.input[..n_in]) {
         *d = v ^ 0x80;
     }
-    let xu = &xu[..n_in];
-    let ones = _mm256_set1_epi8(1);
-    let mut patches = [[0u8; WINDOW_LEN_MAX]; 4];
-    let mut corr = [0i32; ROW];
-    let mut weights: &[u8] = &[];
-    pooled(
+    let mut k = Conv4 {
         p,
-        out,
-        ROW,
-        #[inline(always)]
-        |blk, step, best| {
-            let (py, px) = match step {
-                Step::Start => {
-                    weights = p.sections.weights.get(blk.c0 * len..).unwrap_or(&[]);
-                    for (c, row) in corr[..blk.nb].iter_mut().zip(weights.chunks_exact(len)) {
-                        let mut s = _mm256_setzero_si256();
-                        for w in chunks32(row) {
-                            s = _mm256_dpbusd_epi32(s, ones, load32(w));
-                        }
-                        *c = shift * lanes8(s).iter().sum::<i32>();
-                    }
-                    return;
-                }
-                Step::Output { py, px } => (py, px),
-            };
-            // As in the AVX2 kernel: the k kernel rows read in place, or the gathered patches (raw
-            // bytes, zero point in the padding, then shifted) as one segment.
-            let mut segs: [[&[[u8; 32]]; 4]; K_MAX] = [[&[]; 4]; K_MAX];
-            let (n_segs, seg_chunks) = if in_place && inside2(p, py, px) {
-                rows2(p, xu, py, px, &mut segs);
-                (k, run / 32)
-            } else {
-                for (i, patch) in patches.iter_mut().enumerate() {
-                    let (y0, x0) = origin2(p, py, px, i);
-                    gather(p, y0, x0, &mut patch[..len]);
-                    for b in &mut patch[..len] {
-                        *b ^= 0x80;
-                    }
-                }
-                let [a, b, c, d] = &patches;
-                segs[0] = [chunks32(&a[..len]), chunks32(&b[..len]), chunks32(&c[..len]), chunks32(&d[..len])];
-                (1, len / 32)
-            };
-            let segs = &segs[..n_segs];
-            let nb = blk.nb;
-            let mut rows = weights.chunks_exact(len);
-            let mut c = 0;
-            while c < nb {
-                if c + 1 < nb {
-                    let (Some(r0), Some(r1)) = (rows.next(), rows.next()) else { break };
-                    let mut acc = [_mm256_setzero_si256(); 8];
-                    for (s, seg) in segs.iter().enumerate() {
-                        mac4x2(&mut acc, segment(r0, s, seg_chunks), segment(r1, s, seg_chunks), seg);
-                    }
-                    let (m0, m1) = max_of_sums4x2(acc);
-                    (best[c], best[c + 1]) = (m0 - corr[c], m1 - corr[c + 1]);
-                    c += 2;
-                } else {
-                    let Some(r) = rows.next() else { break };
-                    let mut acc = [_mm256_setzero_si256(); 4];
-                    for (s, seg) in segs.iter().enumerate() {
-                        mac4(&mut acc, segment(r, s, seg_chunks), seg);
-                    }
-                    let s = sums4(acc);
-                    best[c] = s[0].max(s[1]).max(s[2].max(s[3])) - corr[c];
-                    c += 1;
+        xu: &xu[..n_in],
+        len: p.patch_len().min(WINDOW_LEN_MAX),
+        patches: [[0u8; WINDOW_LEN_MAX]; 4],
+        corr: [0i32; ROW],
+        weights: &[],
+        in_place: (p.kernel * p.in_shape.c).is_multiple_of(32) && p.kernel <= K_MAX,
+    };
+    if p.pool == 2 {
+        pooled(
+            p,
+            out,
+            ROW,
+            #[inline(always)]
+            |blk, step, best| match step {
+                Step::Start => k.start(blk),
+                Step::Output { py, px } => k.positions::<true, 1>(blk, &origins2(p, py, px), core::array::from_mut(best)),
+            },
+        );
+    } else {
+        runs4(
+            p,
+            out,
+            ROW,
+            #[inline(always)]
+            |blk, step, sums| match step {
+                Step4::Start => k.start(blk),
+                Step4::Positions { origins } => k.positions::<false, 4>(blk, &origins, sums),
+            },
+        );
+    }
+}
+
+/// The state of a [`conv4`] call: the shifted input, the gathered patches, the current block's
+/// weights and weight-sum corrections.
+struct Conv4<'a> {
+    p: &'a ConvParams<'a>,
+    xu: &'a [u8],
+    len: usize,
+    patches: [[u8; WINDOW_LEN_MAX]; 4],
+    corr: [i32; ROW],
+    weights: &'a [u8],
+    /// Whether a kernel row is whole 32-byte chunks, so that positions inside the image read
+    /// their rows in place.
+    in_place: bool,
+}
+
+impl Conv4<'_> {
+    /// A block begins: its weights, and each channel's correction `(128 + zp) · Σ w`.
+    #[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
+    #[inline]
+    fn start(&mut self, blk: Block) {
+        let len = self.len;
+        let shift = 128 + self.p.in_zp as i32;
+        let ones = _mm256_set1_epi8(1);
+        self.weights = self.p.sections.weights.get(blk.c0 * len..).unwrap_or(&[]);
+        for (c, row) in self.corr[..blk.nb].iter_mut().zip(self.weights.chunks_exact(len)) {
+            let mut s = _mm256_setzero_si256();
+            for w in chunks32(row) {
+                s = _mm256_dpbusd_epi32(s, ones, load32(w));
+            }
+            *c = shift * lanes8(s).iter().sum::<i32>();
+        }
+    }
+
+    /// The four positions at `origins`, every channel of the block: each channel's maximum
+    /// into `dst[0]` (`POOL`, a 2x2 window), or its four sums into `dst[..4]`.
+    #[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
+    #[inline]
+    fn positions<const POOL: bool, const N: usize>(&mut self, blk: Block, origins: &Origins, dst: &mut [[i32; ROW]; N]) {
+        let (p, len) = (self.p, self.len);
+        let (k, cin) = (p.kernel, p.in_shape.c);
+        let run = k * cin;
+        // As in the AVX2 kernel: the k kernel rows read in place, or the gathered patches (raw
+        // bytes, zero point in the padding, then shifted) as one segment.
+        let mut segs: [[&[[u8; 32]]; 4]; K_MAX] = [[&[]; 4]; K_MAX];
+        let (n_segs, seg_chunks) = if self.in_place && inside4(p, origins) {
+            rows4(p, self.xu, origins, &mut segs);
+            (k, run / 32)
+        } else {
+            for (patch, &(y0, x0)) in self.patches.iter_mut().zip(origins) {
+                gather(p, y0, x0, &mut patch[..len]);
+                for b in &mut patch[..len] {
+                    *b ^= 0x80;
                 }
             }
-        },
-    );
+            let [a, b, c, d] = &self.patches;
+            segs[0] = [chunks32(&a[..len]), chunks32(&b[..len]), chunks32(&c[..len]), chunks32(&d[..len])];
+            (1, len / 32)
+        };
+        let segs = &segs[..n_segs];
+        let nb = blk.nb;
+        let mut rows = self.weights.chunks_exact(len);
+        let mut c = 0;
+        while c < nb {
+            if c + 1 < nb {
+                let (Some(r0), Some(r1)) = (rows.next(), rows.next()) else { break };
+                let mut acc = [_mm256_setzero_si256(); 8];
+                for (s, seg) in segs.iter().enumerate() {
+                    mac4x2(&mut acc, segment(r0, s, seg_chunks), segment(r1, s, seg_chunks), seg);
+                }
+                let (c0, c1) = (self.corr[c], self.corr[c + 1]);
+                if POOL {
+                    let (m0, m1) = max_of_sums4x2(acc);
+                    for row in dst.iter_mut().take(1) {
+                        (row[c], row[c + 1]) = (m0 - c0, m1 - c1);
+                    }
+                } else {
+                    let [a0, a1, a2, a3, b0, b1, b2, b3] = acc;
+                    put::<POOL, N>(dst, c, sums4([a0, a1, a2, a3]), c0);
+                    put::<POOL, N>(dst, c + 1, sums4([b0, b1, b2, b3]), c1);
+                }
+                c += 2;
+            } else {
+                let Some(r) = rows.next() else { break };
+                let mut acc = [_mm256_setzero_si256(); 4];
+                for (s, seg) in segs.iter().enumerate() {
+                    mac4(&mut acc, segment(r, s, seg_chunks), seg);
+                }
+                put::<POOL, N>(dst, c, sums4(acc), self.corr[c]);
+                c += 1;
+            }
+        }
+    }
+}
+
+/// Channel `c`'s four sums minus `corr` into `dst`: their maximum into `dst[0][c]` (`POOL`,
+/// `N = 1`), or each into `dst[i][c]` (`N = 4`). `c` is below the block's size (≤ [`ROW`]).
+#[target_feature(enable = "avx2")]
+#[inline]
+fn put<const POOL: bool, const N: usize>(dst: &mut [[i32; ROW]; N], c: usize, s: [i32; 4], corr: i32) {
+    if POOL {
+        for row in dst.iter_mut().take(1) {
+            row[c] = s[0].max(s[1]).max(s[2].max(s[3])) - corr;
+        }
+    } else {
+        for (row, s) in dst.iter_mut().zip(s) {
+            row[c] = s - corr;
+        }
+    }
 }
 
 /// `acc[i] += Σ_j x[i][j] · w[j]` (`vpdpbusd`: unsigned inputs, signed weights) for the four
