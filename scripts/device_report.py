@@ -22,6 +22,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import code_size  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FW = os.path.join(ROOT, "firmware-example")
 TARGET = os.environ.get("FIRMWARE_TARGET_DIR", os.path.expanduser("~/.cache/fmnist-edge/firmware-target"))
@@ -108,6 +111,8 @@ def main():
         print(f"{name}: building and running on QEMU ({images} images) ...", flush=True)
         r = run(name, images, m["blob"]["bytes"])
         s = sections(size_tool)
+        code = code_size.attribute(ELF)
+        engine = code_size.engine_bytes(code)
         flash = s.get(".vector_table", 0) + s.get(".text", 0) + s.get(".rodata", 0) + s.get(".data", 0)
         statics = s.get(".data", 0) + s.get(".bss", 0) + s.get(".uninit", 0)
         r.update(
@@ -118,6 +123,8 @@ def main():
                 "text": s.get(".text", 0),
                 "flash": flash,
                 "flash_other": flash - m["blob"]["bytes"] - s.get(".text", 0),
+                "engine_code": engine,
+                "engine_code_by_file": {k.split("/", 1)[1]: v for k, v in sorted(code.items()) if k.startswith("infer-core/")},
                 "statics": statics,
                 "statics_other": statics - r["arena"],
                 "ram": statics + r["stack_high_water"],
@@ -137,16 +144,19 @@ def main():
         "equal the host's; every row below did. Flash and RAM are the ELF's sections (`llvm-size -A`):",
         "flash = vector table + .text + .rodata + .data, of which the blob is the model and .text the code",
         "(infer-core, the firmware, the runtime); RAM = .data + .bss + .uninit (the arena is one static",
-        "buffer there) + the stack high-water mark (painted stack).",
+        "buffer there) + the stack high-water mark (painted stack). infer-core's share of the code is",
+        "measured per instruction from the ELF's debug information (`scripts/code_size.py`: a byte is",
+        "infer-core's when a function of infer-core is inlined at its address).",
         "",
-        "| model | MACs | device accuracy | instructions / inference | per MAC | flash: blob + code + rest | RAM: arena + other statics + stack | part |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| model | MACs | device accuracy | instructions / inference | per MAC | flash: blob + code + rest | of the code, infer-core | RAM: arena + other statics + stack | part |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, r in rows.items():
         md.append(
             f"| {name} | {thousands(r['macs'])} | {r['correct'] / r['images']:.2%} ({r['correct']}/{r['images']}; host {r['host_correct']}) "
             f"| {thousands(r['instructions'])} | {r['instructions'] / r['macs']:.2f} "
             f"| {thousands(r['flash'])} B = {thousands(r['blob'])} + {thousands(r['text'])} + {thousands(r['flash_other'])} "
+            f"| {thousands(r['engine_code'])} B "
             f"| {thousands(r['ram'])} B = {thousands(r['arena'])} + {thousands(r['statics_other'])} + {thousands(r['stack_high_water'])} "
             f"| {'QEMU 4 MiB' if r['part'] == 'qemu-full' else '1 MiB'} |"
         )
@@ -159,6 +169,19 @@ def main():
     ]
     for name, r in rows.items():
         md.append(f"- {name}: " + ", ".join(f"op {i} {thousands(n)}" for i, n in enumerate(r["op_instructions"])))
+    # The engine is the same for every model (its kernels are chosen at run time, by shape): the
+    # per-file split of the first model's firmware.
+    first_name, first = next(iter(rows.items()))
+    md += [
+        "",
+        f"infer-core's code by source file (bytes; {first_name}'s firmware, the others differ by a few bytes):",
+        "",
+        "| file | bytes |",
+        "|---|---:|",
+    ]
+    for f, n in sorted(first["engine_code_by_file"].items(), key=lambda kv: -kv[1]):
+        md.append(f"| `{f}` | {thousands(n)} |")
+    md.append(f"| all | {thousands(first['engine_code'])} |")
     md.append("")
     os.makedirs(os.path.join(ROOT, "docs"), exist_ok=True)
     with open(os.path.join(ROOT, "docs", "DEVICE.md"), "w") as f:

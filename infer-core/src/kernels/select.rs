@@ -12,7 +12,7 @@
 //! | `cortex-m-dsp` | `arm/conv_pool4.rs` | 2x2 pool, patch of 4 to 576 bytes |
 //! | not `cortex-m-dsp` | `conv2d::channels_inner` | patch ≤ 16 bytes |
 //! | 64-bit targets | `conv2d::pool_window4` | 2x2 pool, patch ≤ 512 bytes |
-//! | any | `conv2d::small_patch` | patch ≤ 1 KiB |
+//! | any | `conv2d::small_patch` | patch ≤ 1 KiB (nine-byte patches unrolled, but on `cortex-m-dsp`) |
 //! | any | `conv2d::row_spans` | any |
 //!
 //! Dense layers: `x86/vnni.rs` `dense` with AVX-512 VNNI + VL and an input of at least 32
@@ -106,10 +106,14 @@ pub(crate) fn conv2d_with(p: &ConvParams, out: &mut [u8], choice: Choice) {
     if p.pool == 2 && len <= conv2d::WIN_LEN_MAX {
         return conv2d::pool_window4(p, out);
     }
+    // 3x3 on one channel: a patch length known at compile time unrolls the dot products (not
+    // on the Cortex-M DSP path, where `conv9` takes those layers but for pools of 3 and 4: a
+    // second copy of the kernel would cost 3.6 KB of flash for them).
+    #[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
     if len == 9 {
-        // 3x3 on one channel: a patch length known at compile time unrolls the dot products.
-        conv2d::small_patch::<9>(p, out)
-    } else if len <= PATCH_MAX {
+        return conv2d::small_patch::<9>(p, out);
+    }
+    if len <= PATCH_MAX {
         conv2d::small_patch::<0>(p, out)
     } else {
         conv2d::row_spans(p, out)
