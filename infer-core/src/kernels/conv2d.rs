@@ -185,6 +185,8 @@ pub(crate) fn pool_window4(p: &ConvParams, out: &mut [u8]) {
 ///
 /// `L`: the patch length when known at compile time (the caller checked `len == L`), 0 when not.
 #[cfg_attr(feature = "x86-dispatch", inline(always))]
+// A function of its own on the Cortex-M (see `select`).
+#[cfg_attr(target_arch = "arm", inline(never))]
 pub(crate) fn small_patch<const L: usize>(p: &ConvParams, out: &mut [u8]) {
     let len = p.patch_len().min(PATCH_MAX);
     let mut patch = [p.in_zp as u8; PATCH_MAX];
@@ -235,6 +237,8 @@ pub(crate) fn small_patch<const L: usize>(p: &ConvParams, out: &mut [u8]) {
 /// Per kernel row, one contiguous dot product over `kw · cin` values (the valid part of the
 /// row at borders), two output channels at a time.
 #[cfg_attr(feature = "x86-dispatch", inline(always))]
+// A function of its own on the Cortex-M (see `select`).
+#[cfg_attr(target_arch = "arm", inline(never))]
 pub(crate) fn row_spans(p: &ConvParams, out: &mut [u8]) {
     let (k, s, cin) = (p.kernel, p.stride, p.in_shape.c);
     let (ih, iw) = (p.in_shape.h as isize, p.in_shape.w as isize);

@@ -15,6 +15,12 @@
 //! | any | `conv2d::small_patch` | patch ≤ 1 KiB (nine-byte patches unrolled, but on `cortex-m-dsp`) |
 //! | any | `conv2d::row_spans` | any |
 //!
+//! On the Cortex-M the chooser and the larger kernels (`conv9`, `small_patch`, `row_spans`)
+//! are functions of their own: inlined into one another, their stack buffers added up (the
+//! MLPs' firmware stack grew by 4 KiB when `conv_pool4`'s 6.75 KiB joined the interpreter's
+//! frame) and the 3x3 kernels compiled worse. Flash, stack and instructions per model are in
+//! docs/DEVICE.md.
+//!
 //! Dense layers: `x86/vnni.rs` `dense` with AVX-512 VNNI + VL and an input of at least 32
 //! values, `x86/avx2.rs` `dense` on x86-64-v3, else `dense::fast` (SMLAD loops on the
 //! Cortex-M DSP path). Max pooling: `maxpool::fast`.
@@ -70,6 +76,7 @@ pub fn max_pool2d(p: &PoolParams, out: &mut [u8]) {
 
 /// Convolution with the kernels `choice` allows (see the table above).
 #[cfg_attr(feature = "x86-dispatch", inline(always))]
+#[cfg_attr(target_arch = "arm", inline(never))]
 pub(crate) fn conv2d_with(p: &ConvParams, out: &mut [u8], choice: Choice) {
     let Choice::Fast(cpu) = choice else { return conv2d::reference(p, out) };
     #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]

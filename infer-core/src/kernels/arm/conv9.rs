@@ -21,7 +21,8 @@ pub(crate) fn takes(p: &ConvParams) -> bool {
     p.patch_len() == 9 && (p.pool == 1 || p.pool == 2)
 }
 
-/// Runs a layer [`takes`] accepts.
+/// Runs a layer [`takes`] accepts (a function of its own: see [`crate::kernels::select`]).
+#[inline(never)]
 pub(crate) fn run(p: &ConvParams, out: &mut [u8]) {
     if p.pool == 1 { window::<1>(p, out) } else { window::<4>(p, out) }
 }
