@@ -19,9 +19,14 @@ const QUIET: TrainOptions = TrainOptions { resume: false, quiet: true, stop_afte
 
 #[test]
 fn wgpu_trains_like_flex_and_its_run_exports() {
-    let data = FashionMnist::load(None).expect("tests need the dataset: set FASHION_MNIST_DIR=../shared/data/fashion-mnist");
-    let flex_config =
-        TrainConfig { epochs: 2, train_limit: Some(2_000), val_size: 1_000, ..TrainConfig::for_preset(Preset::CnnBaseline) };
+    let data =
+        FashionMnist::load(None).expect("tests need the dataset: set FASHION_MNIST_DIR=../shared/data/fashion-mnist");
+    let flex_config = TrainConfig {
+        epochs: 2,
+        train_limit: Some(2_000),
+        val_size: 1_000,
+        ..TrainConfig::for_preset(Preset::CnnBaseline)
+    };
     let wgpu_config = TrainConfig { backend: Backend::Wgpu, ..flex_config.clone() };
     let (flex_dir, wgpu_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let flex = job::train_and_report(&data, &flex_config, flex_dir.path(), QUIET, Checkpoint::Last).unwrap();
@@ -54,7 +59,12 @@ fn wgpu_trains_like_flex_and_its_run_exports() {
     )
     .unwrap();
     assert!((q.f32_accuracy() - a_wgpu).abs() < 0.005, "exported f32 {} vs wgpu's {a_wgpu}", q.f32_accuracy());
-    assert!((q.int8_accuracy() - q.f32_accuracy()).abs() < 0.02, "int8 {} vs f32 {}", q.int8_accuracy(), q.f32_accuracy());
+    assert!(
+        (q.int8_accuracy() - q.f32_accuracy()).abs() < 0.02,
+        "int8 {} vs f32 {}",
+        q.int8_accuracy(),
+        q.f32_accuracy()
+    );
     for f in ["cnn-baseline.onnx", "cnn-baseline.int8.onnx", "cnn-baseline.ic8"] {
         assert!(wgpu_dir.path().join("int8").join(f).is_file(), "{f}");
     }

@@ -120,11 +120,7 @@ pub(crate) fn conv2d_with(p: &ConvParams, out: &mut [u8], choice: Choice) {
     if len == 9 {
         return conv2d::small_patch::<9>(p, out);
     }
-    if len <= PATCH_MAX {
-        conv2d::small_patch::<0>(p, out)
-    } else {
-        conv2d::row_spans(p, out)
-    }
+    if len <= PATCH_MAX { conv2d::small_patch::<0>(p, out) } else { conv2d::row_spans(p, out) }
 }
 
 /// Dense layer with the kernels `choice` allows.

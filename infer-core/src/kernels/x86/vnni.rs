@@ -33,8 +33,7 @@
 
 use core::arch::x86_64::{
     __m256i, _mm_loadu_si128, _mm256_add_epi32, _mm256_cvtepi8_epi16, _mm256_dpbusd_epi32, _mm256_loadu_si256,
-    _mm256_madd_epi16, _mm256_set1_epi8, _mm256_set1_epi16, _mm256_setzero_si256, _mm256_sub_epi16,
-    _mm256_xor_si256,
+    _mm256_madd_epi16, _mm256_set1_epi8, _mm256_set1_epi16, _mm256_setzero_si256, _mm256_sub_epi16, _mm256_xor_si256,
 };
 
 use super::support::{INPUT_MAX, WINDOW_LEN_MAX, lanes8, max_of_sums4x2, sums4};
@@ -111,7 +110,9 @@ pub(crate) fn conv4(p: &ConvParams, out: &mut [u8]) {
             #[inline(always)]
             |blk, step, best| match step {
                 Step::Start => k.start(blk),
-                Step::Output { py, px } => k.positions::<true, 1>(blk, &origins2(p, py, px), core::array::from_mut(best)),
+                Step::Output { py, px } => {
+                    k.positions::<true, 1>(blk, &origins2(p, py, px), core::array::from_mut(best))
+                }
             },
         );
     } else {
@@ -164,7 +165,12 @@ impl Conv4<'_> {
     /// into `dst[0]` (`POOL`, a 2x2 window), or its four sums into `dst[..4]`.
     #[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
     #[inline]
-    fn positions<const POOL: bool, const N: usize>(&mut self, blk: Block, origins: &Origins, dst: &mut [[i32; ROW]; N]) {
+    fn positions<const POOL: bool, const N: usize>(
+        &mut self,
+        blk: Block,
+        origins: &Origins,
+        dst: &mut [[i32; ROW]; N],
+    ) {
         let (p, len) = (self.p, self.len);
         let (k, cin) = (p.kernel, p.in_shape.c);
         let run = k * cin;
