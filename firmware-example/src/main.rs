@@ -70,12 +70,13 @@ fn ticks() -> u64 {
     }
 }
 
-/// Instructions [`calibrate`] times: 40 rounds of 1,000 NOPs, a `subs` and a `bne`.
-const CALIBRATION_INSTRUCTIONS: u64 = 40 * (1000 + 2);
+/// Instructions [`calibrate`] times: 400 rounds of 100 NOPs, a `subs` and a `bne`.
+const CALIBRATION_INSTRUCTIONS: u64 = 400 * (100 + 2);
 
 /// Ticks taken by [`CALIBRATION_INSTRUCTIONS`] instructions: the tick-to-instruction ratio under
 /// QEMU's `-icount`. The loop is written in assembly so that the compiler cannot unroll it (an
-/// unrolled 40,000-NOP block was 80 KB of flash).
+/// unrolled 40,000-NOP block was 80 KB of flash); a round is 200 bytes, within a narrow
+/// branch's reach, which a size build (`opt-level = "z"`) assembles the `bne` as.
 fn calibrate() -> u64 {
     let t0 = ticks();
     // SAFETY: NOPs and a count-down loop on a scratch register; no memory is touched (the
@@ -83,12 +84,12 @@ fn calibrate() -> u64 {
     unsafe {
         core::arch::asm!(
             "2:",
-            ".rept 1000",
+            ".rept 100",
             "nop",
             ".endr",
             "subs {n}, {n}, #1",
             "bne 2b",
-            n = inout(reg) 40u32 => _,
+            n = inout(reg) 400u32 => _,
             options(nomem, nostack),
         )
     };
