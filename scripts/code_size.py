@@ -21,18 +21,19 @@ import subprocess
 import sys
 
 
-def _objdump():
+def llvm_tool(name):
+    """The path of one of rustup's llvm-tools (llvm-objdump, llvm-size, ...)."""
     sysroot = subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True, check=True).stdout.strip()
-    found = glob.glob(os.path.join(sysroot, "lib", "rustlib", "*", "bin", "llvm-objdump"))
+    found = glob.glob(os.path.join(sysroot, "lib", "rustlib", "*", "bin", name))
     if not found:
-        raise SystemExit("llvm-objdump not found: rustup component add llvm-tools")
+        raise SystemExit(f"{name} not found: rustup component add llvm-tools")
     return found[0]
 
 
 def _instruction_sizes(elf):
     """Address -> size in bytes of every instruction in .text (Thumb: 2 or 4)."""
     out = subprocess.run(
-        [_objdump(), "-d", "--no-show-raw-insn", "-j", ".text", elf], capture_output=True, text=True, check=True
+        [llvm_tool("llvm-objdump"), "-d", "--no-show-raw-insn", "-j", ".text", elf], capture_output=True, text=True, check=True
     ).stdout
     addrs = [int(m.group(1), 16) for m in re.finditer(r"^\s+([0-9a-f]+):\s", out, re.M)]
     # The last instruction of each function is followed by the next function's first (sizes up

@@ -15,7 +15,6 @@ Needs what .ci/run installs: qemu-system-arm, the thumbv7em-none-eabihf target, 
 The firmware builds go to $FIRMWARE_TARGET_DIR (default ~/.cache/fmnist-edge/firmware-target).
 """
 
-import glob
 import json
 import os
 import re
@@ -38,14 +37,6 @@ def arg(name, default):
     if name in sys.argv:
         return sys.argv[sys.argv.index(name) + 1]
     return default
-
-
-def llvm_size():
-    sysroot = subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True, check=True).stdout.strip()
-    found = glob.glob(os.path.join(sysroot, "lib", "rustlib", "*", "bin", "llvm-size"))
-    if not found:
-        raise SystemExit("llvm-size not found: rustup component add llvm-tools")
-    return found[0]
 
 
 def sections(size_tool):
@@ -108,7 +99,7 @@ def main():
     names = arg("--models", ",".join(manifest["models"])).split(",")
     images_arg = arg("--images", None)
     full_macs = int(arg("--full-macs", "25000000"))
-    size_tool = llvm_size()
+    size_tool = code_size.llvm_tool("llvm-size")
     rows = {}
     for name in names:
         m = manifest["models"][name]

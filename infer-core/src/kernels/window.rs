@@ -145,16 +145,16 @@ pub(crate) fn runs4(
     let block = block.clamp(1, ROW);
     let mut sums = [[0i32; ROW]; 4];
     let mut rq = RequantRow::new();
-    let origin = |q: usize| {
-        let (oy, ox) = (q / o.w, q % o.w);
-        ((oy * p.stride) as isize - p.pad[0] as isize, (ox * p.stride) as isize - p.pad[1] as isize)
-    };
     for c0 in (0..o.c).step_by(block) {
         let b = Block { c0, nb: (o.c - c0).min(block) };
         p.sections.load_row(&mut rq, c0, b.nb);
         f(b, Step4::Start, &mut sums);
         for q0 in (0..n).step_by(4) {
-            let origins = core::array::from_fn(|i| origin((q0 + i).min(n - 1)));
+            // With no pool, `origin`'s pre-pool position is the output position.
+            let origins = core::array::from_fn(|i| {
+                let q = (q0 + i).min(n - 1);
+                origin(p, q / o.w, q % o.w, 0, 0)
+            });
             f(b, Step4::Positions { origins }, &mut sums);
             for (i, s) in sums.iter().enumerate().take(n - q0) {
                 let at = (q0 + i) * o.c + c0;
