@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::GradientsParams;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -20,7 +20,7 @@ use crate::config::TrainConfig;
 use crate::data::augment::{Augment, transform};
 use crate::data::batcher::images_batch;
 use crate::data::idx::PIXELS;
-use crate::data::{Split, batch};
+use crate::data::{Batch, Split, batch};
 use crate::model::Net;
 use crate::optimizer;
 use crate::rng::rng_guard;
@@ -169,15 +169,10 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
             } else {
                 batch(train, idx, &device)
             };
-            let logits = model.forward(b.images);
-            let loss = loss_fn.forward(logits.clone(), b.targets.clone());
-            let pred = logits.argmax(1).squeeze_dim::<1>(1);
-            let hits: i64 = pred.equal(b.targets).int().sum().into_scalar();
-            let loss_value: f32 = loss.clone().into_scalar();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
+            let (next, loss_value, hits) = step(model, &mut optim, &loss_fn, b, lr);
+            model = next;
             loss_sum += f64::from(loss_value) * idx.len() as f64;
-            correct += hits as usize;
+            correct += hits;
             seen += idx.len();
             bar.inc(1);
             bar.set_message(format!("loss {:.4} acc {:.4}", loss_sum / seen as f64, correct as f64 / seen as f64));
@@ -219,6 +214,27 @@ pub fn train(config: &TrainConfig, train: &Split, val: &Split, run_dir: &Path, o
     Ok(state)
 }
 
+/// One optimisation step on `batch` (a device with autodiff): forward, loss, backward, and the
+/// optimizer's update at learning rate `lr`. Returns the updated model, the batch's mean loss and
+/// how many of its images the model (before the update) classified correctly. The training loop
+/// and the training-step benchmark (`benches/train_step.rs`) both run this.
+pub fn step(
+    model: Net,
+    optim: &mut ModuleOptimizer,
+    loss_fn: &CrossEntropyLoss,
+    batch: Batch,
+    lr: f64,
+) -> (Net, f32, usize) {
+    let logits = model.forward(batch.images);
+    let loss = loss_fn.forward(logits.clone(), batch.targets.clone());
+    let pred = logits.argmax(1).squeeze_dim::<1>(1);
+    let hits: i64 = pred.equal(batch.targets).int().sum().into_scalar();
+    let loss_value: f32 = loss.clone().into_scalar();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let model = optim.step(lr, model, grads);
+    (model, loss_value, hits.max(0) as usize)
+}
+
 /// The batch of `indices`, each image augmented with draws from a stream that depends only on
 /// (seed, epoch, batch), so that a resumed run sees the same images.
 fn augmented_batch(
@@ -229,7 +245,7 @@ fn augmented_batch(
     epoch: usize,
     bi: usize,
     device: &Device,
-) -> crate::data::Batch {
+) -> Batch {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_a09e_0000_0000);
     rng.set_stream(((epoch as u64) << 32) | bi as u64);
     let mut pixels = vec![0u8; idx.len() * PIXELS];
