@@ -1,5 +1,5 @@
-//! Run-time choice of the burn backend. The flex CPU backend is always built; GPU backends are
-//! cargo features (`wgpu`, `cuda`).
+//! Run-time choice of the burn backend. The flex CPU backend is always built; the others are
+//! cargo features (`wgpu`, `cuda`, and `libtorch` for PyTorch's CPU kernels).
 
 use burn::prelude::*;
 
@@ -14,6 +14,9 @@ pub enum Backend {
     Wgpu,
     /// CUDA; needs `--features cuda`.
     Cuda,
+    /// PyTorch's libtorch on the CPU (burn-tch); needs `--features libtorch`.
+    #[value(name = "libtorch")]
+    LibTorch,
 }
 
 /// A backend that this binary was not built with.
@@ -28,6 +31,7 @@ impl Backend {
             Self::Flex => "flex",
             Self::Wgpu => "wgpu",
             Self::Cuda => "cuda",
+            Self::LibTorch => "libtorch",
         }
     }
 
@@ -43,6 +47,12 @@ impl Backend {
             Self::Cuda => Ok(Device::cuda(0)),
             #[cfg(not(feature = "cuda"))]
             Self::Cuda => Err(NotCompiled("cuda")),
+            #[cfg(feature = "libtorch")]
+            // burn 0.22 marks burn-tch deprecated; it is the opt-in path to PyTorch's CPU kernels.
+            #[allow(deprecated)]
+            Self::LibTorch => Ok(Device::libtorch()),
+            #[cfg(not(feature = "libtorch"))]
+            Self::LibTorch => Err(NotCompiled("libtorch")),
         }
     }
 }
@@ -50,5 +60,27 @@ impl Backend {
 impl std::fmt::Display for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flex_is_always_there_and_a_missing_backend_names_its_feature() {
+        assert!(Backend::Flex.device().is_ok());
+        for (b, built) in [
+            (Backend::Wgpu, cfg!(feature = "wgpu")),
+            (Backend::Cuda, cfg!(feature = "cuda")),
+            (Backend::LibTorch, cfg!(feature = "libtorch")),
+        ] {
+            if built {
+                continue;
+            }
+            let e = b.device().expect_err("not compiled in").to_string();
+            assert!(e.contains(&format!("--features {}", b.name())), "{e}");
+            assert!(e.contains(&format!("`{}`", b.name())), "{e}");
+        }
     }
 }

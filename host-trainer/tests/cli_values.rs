@@ -48,6 +48,12 @@ fn bad_values_are_refused_before_any_work() {
         (vec!["firmware-data".into(), "--per-class".into(), "0".into()], "0 is not allowed here"),
         (vec!["publish".into(), "--onnx".into(), "m.onnx".into(), "--input-std".into(), "0".into()], "must be above 0"),
     ];
+    let mut cases = cases;
+    // A backend the binary was built without: the error names the feature to rebuild with.
+    if !cfg!(feature = "libtorch") {
+        let args = vec!["--device".into(), "libtorch".into(), "train".into(), "--preset".into(), "mlp-128".into()];
+        cases.push((args, "backend `libtorch` is not compiled in: rebuild with `cargo run -p host-trainer --release --features libtorch`"));
+    }
     for (args, message) in cases {
         let err = refused(
             host_trainer()

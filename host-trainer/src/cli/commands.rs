@@ -20,6 +20,8 @@ use crate::training::TrainOptions;
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     let started = Instant::now();
+    // A backend this binary lacks is an error before the dataset is read or anything runs.
+    cli.device.device()?;
     match cli.command {
         None => default_job(&cli)?,
         Some(Command::Train(ref a)) => {
