@@ -79,7 +79,6 @@ def inline_chains(binary, addrs):
     addrs = sorted(addrs)
     for i in range(0, len(addrs), 20000):
         chunk = addrs[i : i + 20000]
-        # The return addresses of callers point after the call: look up the call itself.
         out = subprocess.run(
             ["addr2line", "-a", "-i", "-f", "-C", "-e", binary] + [hex(a) for a in chunk],
             capture_output=True,
@@ -100,6 +99,12 @@ def inline_chains(binary, addrs):
     return chains
 
 
+def lookup_address(depth, ip):
+    """The address to look up for a frame: a caller's (depth > 0) is a return address, which
+    points after its call; the call itself is one byte earlier."""
+    return ip if depth == 0 else ip - 1
+
+
 OPS = re.compile(r"burn-flex-[^/]*/src/ops/(\w+)\.rs")
 DATA = re.compile(r"host-trainer/src/data/")
 ALLOC = re.compile(r"malloc|free|memset|calloc|realloc|FlexTensor::empty|_int_|alloc::alloc")
@@ -118,7 +123,7 @@ def categorize(frames, chains):
             if i == 0 and ALLOC.search(sym):
                 return "allocation + zeroing"
             continue
-        chain = chains.get(ip if i == 0 else ip - 1, [])
+        chain = chains.get(lookup_address(i, ip), [])
         for func, loc in chain:
             if "gemm" in loc.split("/src/")[0] or func.startswith("gemm"):
                 gemm = True
@@ -187,7 +192,7 @@ def main():
     for _, frames in all_samples:
         for i, (kind, ip, _) in enumerate(frames):
             if kind == "bin":
-                addrs.add(ip if i == 0 else ip - 1)
+                addrs.add(lookup_address(i, ip))
     chains = inline_chains(binary, addrs)
     # The process's first sample is the loader's, on the main thread.
     main_tid = all_samples[0][0]

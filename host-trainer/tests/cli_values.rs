@@ -11,7 +11,7 @@ fn bad_values_are_refused_before_any_work() {
         // `--flag=value`, so that a negative value is read as a value, not as a flag.
         ["train", "--preset", "mlp-128", &format!("{flag}={v}")].iter().map(|s| s.to_string()).collect()
     };
-    let cases: Vec<(Vec<String>, &str)> = vec![
+    let mut cases: Vec<(Vec<String>, &str)> = vec![
         (train("--lr", "NaN"), "'--lr <LR>': NaN is not a finite number"),
         (train("--lr", "0"), "0 must be above 0"),
         (train("--lr", "-0.1"), "must be above 0"),
@@ -48,7 +48,6 @@ fn bad_values_are_refused_before_any_work() {
         (vec!["firmware-data".into(), "--per-class".into(), "0".into()], "0 is not allowed here"),
         (vec!["publish".into(), "--onnx".into(), "m.onnx".into(), "--input-std".into(), "0".into()], "must be above 0"),
     ];
-    let mut cases = cases;
     // A backend the binary was built without: the error names the feature to rebuild with.
     if !cfg!(feature = "libtorch") {
         let args = vec!["--device".into(), "libtorch".into(), "train".into(), "--preset".into(), "mlp-128".into()];
