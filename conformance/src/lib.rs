@@ -142,9 +142,10 @@ pub fn rounding_margins(blob: &[u8], test: &Split) -> Result<Vec<f64>> {
         return Ok(vec![f64::NAN; test.len() * classes]);
     }
     let t = model.tensors();
-    let (x_info, y_info) = (t[last.a], t[last.out]);
+    let (x_info, y_info) = (t[last.input()], t[last.output()]);
     let k = x_info.shape.numel();
     let le = |at: usize| i32::from_le_bytes([blob[at], blob[at + 1], blob[at + 2], blob[at + 3]]);
+    let (bias, weights, requant) = (last.bias as usize, last.weights as usize, last.requant as usize);
     let mut arena = vec![0u8; model.arena_len()];
     let mut out = Vec::with_capacity(test.len() * classes);
     for i in 0..test.len() {
@@ -156,12 +157,12 @@ pub fn rounding_margins(blob: &[u8], test: &Split) -> Result<Vec<f64>> {
         });
         model.run_with(grab, test.image(i), &mut arena).map_err(|e| anyhow!("{e}"))?;
         for c in 0..classes {
-            let mut acc = i64::from(le(last.bias + 4 * c));
+            let mut acc = i64::from(le(bias + 4 * c));
             for (j, &xv) in x.iter().enumerate() {
-                let w = blob[last.weights + c * k + j] as i8;
+                let w = blob[weights + c * k + j] as i8;
                 acc += (i64::from(xv as i8) - i64::from(x_info.zero_point)) * i64::from(w);
             }
-            let (m, shift) = (le(last.requant + 8 * c), le(last.requant + 8 * c + 4));
+            let (m, shift) = (le(requant + 8 * c), le(requant + 8 * c + 4));
             let v = acc as f64 * f64::from(m) / 2f64.powi(shift) + f64::from(y_info.zero_point);
             out.push((v - v.floor() - 0.5).abs());
         }

@@ -1,6 +1,7 @@
 //! Builds the Cortex-M4F firmware for every published model, runs it on QEMU (mps2-an386), and
 //! checks that it exits 0 (its accuracy and the hash of all its int8 logits equal the host's)
-//! and that its accuracy is the published int8 accuracy; that a corrupted blob ends in
+//! and that its accuracy is the published int8 accuracy and infer-core's RAM is within the
+//! bound known at build time; that a corrupted blob ends in
 //! infer-core's typed error (exit code 2); and runs the `kernel_props` example, the on-target
 //! kernel contract. Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target (`.ci/run`
 //! installs both); missing ones fail the test with instructions.
@@ -110,7 +111,18 @@ fn every_published_model_on_qemu_matches_the_host_bit_for_bit() {
             let published = manifest.models[m.name].test_accuracy["infer-core-int8"];
             assert_eq!(correct as f64 / 10_000.0, published, "{}: {line}", m.name);
         }
-        for l in stdout.lines().filter(|l| l.contains("instructions per inference") || l.starts_with("stack")) {
+        // infer-core's RAM (arena, tables, the stack of its calls) within what was known at
+        // build time (the firmware also exits 1 when its stack goes over the bound).
+        let ram = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{}: infer-core RAM ", m.name)))
+            .unwrap_or_else(|| panic!("no RAM line:\n{stdout}"));
+        assert!(ram.ends_with(": within)"), "{ram}");
+        let ops = stdout.lines().filter(|l| l.contains(" B of arena (")).count();
+        assert_eq!(ops, infer_core::Model::parse(m.blob).unwrap().ops().len(), "per-op RAM lines:\n{stdout}");
+        for l in stdout.lines().filter(|l| {
+            l.contains("instructions per inference") || l.starts_with("stack") || l.contains("infer-core RAM")
+        }) {
             println!("{l}");
         }
     }

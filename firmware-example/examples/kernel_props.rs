@@ -25,11 +25,11 @@ use exit::exit;
 struct OnTarget;
 
 impl KernelSet for OnTarget {
-    fn conv2d(&self, p: &ConvParams, out: &mut [u8]) {
-        select::conv2d(p, out);
+    fn conv2d(&self, p: &ConvParams, out: &mut [u8], scratch: &mut [u8]) {
+        select::conv2d(p, out, scratch);
     }
-    fn dense(&self, p: &DenseParams, out: &mut [u8]) {
-        select::dense(p, out);
+    fn dense(&self, p: &DenseParams, out: &mut [u8], scratch: &mut [u8]) {
+        select::dense(p, out, scratch);
     }
     fn max_pool2d(&self, p: &PoolParams, out: &mut [u8]) {
         select::max_pool2d(p, out);

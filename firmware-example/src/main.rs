@@ -2,10 +2,12 @@
 //! `MODEL=cnn-edge`, the default) using infer-core: under QEMU the real test set, read from the
 //! host through semihosting (all 10,000 images by default), on a board 260 embedded images.
 //! Reports accuracy, a hash of all int8 logits, instructions (QEMU) or cycles (board) per
-//! inference and per op, the arena size and the stack high-water mark.
+//! inference and per op, the arena size, the RAM infer-core takes (arena, `Model`, the stack of
+//! its calls) against the bound known at build time, and the whole stack's high-water mark.
 //!
 //! Exit code (semihosting on QEMU): 0 only when the logits hash and the accuracy equal what the
-//! host computed with infer-core at build time (bit-exact host ↔ device); 1 on a mismatch, 2 on
+//! host computed with infer-core at build time (bit-exact host ↔ device) and infer-core's stack
+//! stayed within its bound; 1 on a mismatch or a stack over the bound, 2 on
 //! a panic or an infer-core error (e.g. a corrupted blob), 3 on a HardFault.
 
 #![no_std]
@@ -118,7 +120,8 @@ fn paint_stack() {
     }
 }
 
-fn stack_high_water() -> usize {
+/// The lowest stack address written since the paint (the stack's deepest point).
+fn deepest() -> usize {
     let bottom = &raw mut _stack_end;
     let top = &raw const _stack_start as usize;
     let mut p = bottom;
@@ -126,8 +129,35 @@ fn stack_high_water() -> usize {
     while (p as usize) < top && unsafe { p.read_volatile() } == PAINT {
         p = p.wrapping_add(1);
     }
-    top - p as usize
+    p as usize
 }
+
+fn stack_high_water() -> usize {
+    &raw const _stack_start as usize - deepest()
+}
+
+/// Paints the stack again below the current stack pointer (but for its lowest 64 bytes, which
+/// this inlined loop may not touch anyway) and returns that stack pointer: what is written
+/// below it afterwards is the stack the next calls take.
+#[inline(always)]
+fn repaint_below_sp() -> usize {
+    let sp = cortex_m::register::msp::read() as usize;
+    let mut p = &raw mut _stack_end;
+    while (p as usize) + 64 < sp {
+        // SAFETY: between the end of .bss and the live stack: memory nothing uses now.
+        unsafe { p.write_volatile(PAINT) };
+        p = p.wrapping_add(1);
+    }
+    sp
+}
+
+/// The most stack infer-core's `Model::parse` and `Model::run_with` may take on this target
+/// (release, LTO): the bound infer-core's documentation states, checked here for every model.
+const INFER_CORE_STACK_BOUND: usize = 2048;
+
+/// RAM infer-core needs for this model, known at build time: the arena (activations and kernel
+/// scratch), the parsed `Model` (its tables) and the stack bound.
+const RAM_BOUND: usize = ARENA_LEN + core::mem::size_of::<Model>() + INFER_CORE_STACK_BOUND;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -138,12 +168,28 @@ struct Tally {
     /// Ticks spent in each op, over all images.
     per_op: [u64; infer_core::MAX_OPS],
     ops: usize,
+    /// Stack taken by infer-core's calls (parse and every run): below `classify`'s frame.
+    infer_stack: usize,
+}
+
+/// `Model::run_with` in a frame of its own, so that what it puts on the stack is below
+/// `classify`'s frame and counted as infer-core's (inlined, it would sit in `classify`'s).
+/// (`Model::parse` does its work in a function of its own already.)
+#[inline(never)]
+fn run<O: infer_core::Observer>(
+    model: &Model,
+    options: infer_core::RunOptions<O>,
+    img: &[u8],
+    arena: &mut [u8],
+) -> Result<infer_core::Output, infer_core::Error> {
+    model.run_with(options, img, arena)
 }
 
 fn classify(blob: &[u8], arena: &mut [u8], h: &mut u32) -> Result<Tally, infer_core::Error> {
+    let sp = repaint_below_sp();
     let model = Model::parse(blob)?;
-    let mut t =
-        Tally { correct: [0; 10], images: 0, ticks: 0, per_op: [0; infer_core::MAX_OPS], ops: model.ops().len() };
+    let ops = model.ops().len();
+    let mut t = Tally { correct: [0; 10], images: 0, ticks: 0, per_op: [0; infer_core::MAX_OPS], ops, infer_stack: 0 };
     let Some(mut images) = testset::TestSet::open(IMAGES_FILE) else {
         out!("cannot open {} through semihosting", IMAGES_FILE);
         exit(2)
@@ -162,7 +208,7 @@ fn classify(blob: &[u8], arena: &mut [u8], h: &mut u32) -> Result<Tally, infer_c
             per_op[i] += now - last;
             last = now;
         });
-        let o = model.run_with(timer, &img, arena)?;
+        let o = run(&model, timer, &img, arena)?;
         t.ticks += ticks() - t0;
         let mut bytes = [0u8; infer_core::MAX_OUTPUTS];
         for (b, &v) in bytes.iter_mut().zip(o.values.iter()) {
@@ -174,6 +220,8 @@ fn classify(blob: &[u8], arena: &mut [u8], h: &mut u32) -> Result<Tally, infer_c
         }
         t.images += 1;
     }
+    // (The image reads' semihosting calls and the timer observer are in it too: a few words.)
+    t.infer_stack = sp.saturating_sub(deepest());
     out!(
         "{}: arena {} B (static buffer {} B), weights {} B, {} MACs",
         MODEL_NAME,
@@ -181,6 +229,27 @@ fn classify(blob: &[u8], arena: &mut [u8], h: &mut u32) -> Result<Tally, infer_c
         arena.len(),
         model.weight_bytes(),
         model.macs()
+    );
+    for (i, op) in model.ops().iter().enumerate() {
+        out!(
+            "{}:   op {} needs {} B of arena ({} B of it kernel scratch)",
+            MODEL_NAME,
+            i,
+            model.op_live_bytes(i),
+            op.scratch_len
+        );
+    }
+    let (tables, ram) =
+        (core::mem::size_of::<Model>(), model.arena_len() + core::mem::size_of::<Model>() + t.infer_stack);
+    out!(
+        "{}: infer-core RAM {} B = arena {} + model tables {} + stack {} (build-time bound {} B: {})",
+        MODEL_NAME,
+        ram,
+        model.arena_len(),
+        tables,
+        t.infer_stack,
+        RAM_BOUND,
+        if t.infer_stack <= INFER_CORE_STACK_BOUND && ram <= RAM_BOUND { "within" } else { "EXCEEDED" }
     );
     Ok(t)
 }
@@ -205,7 +274,7 @@ fn report(t: &Tally, calibration_ticks: u64) -> bool {
             out!("{}:   op {} ~{} instructions", MODEL_NAME, i, instr);
         }
     }
-    t.correct == HOST_CORRECT && t.images == N_IMAGES
+    t.correct == HOST_CORRECT && t.images == N_IMAGES && t.infer_stack <= INFER_CORE_STACK_BOUND
 }
 
 #[entry]

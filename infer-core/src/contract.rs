@@ -17,6 +17,7 @@ use core::fmt;
 
 use crate::graph::Shape;
 use crate::kernels::params::{ConvParams, DenseParams, PoolParams, Sections};
+use crate::kernels::select::{self, SCRATCH_MAX};
 use crate::kernels::{conv2d, dense, maxpool};
 use crate::parse::PRODUCT_BOUND;
 use crate::requant::{M_MIN, N_MAX, N_MIN, Requant, Rounding};
@@ -30,7 +31,7 @@ pub const OUT_MAX: usize = 12 * 12 * 70;
 /// Most output channels of a case.
 pub const CH_MAX: usize = 80;
 
-/// The memory the cases are built in (about 73 KB: a `static` on a microcontroller).
+/// The memory the cases are built in (about 78 KB: a `static` on a microcontroller).
 pub struct Buffers {
     input: [u8; IN_MAX],
     weights: [u8; W_MAX],
@@ -38,6 +39,7 @@ pub struct Buffers {
     requant: [u8; 8 * CH_MAX],
     reference: [u8; OUT_MAX],
     fast: [u8; OUT_MAX],
+    scratch: [u8; SCRATCH_MAX + 3],
 }
 
 impl Buffers {
@@ -50,6 +52,7 @@ impl Buffers {
             requant: [0; 8 * CH_MAX],
             reference: [0; OUT_MAX],
             fast: [0; OUT_MAX],
+            scratch: [0; SCRATCH_MAX + 3],
         }
     }
 }
@@ -326,12 +329,13 @@ impl fmt::Display for Mismatch {
     }
 }
 
-/// The kernels under test.
+/// The kernels under test. `scratch` is what [`select::conv2d_scratch_len`] and
+/// [`select::dense_scratch_len`] ask for, at a random alignment and full of garbage.
 pub trait KernelSet {
     /// A fast convolution.
-    fn conv2d(&self, p: &ConvParams, out: &mut [u8]);
+    fn conv2d(&self, p: &ConvParams, out: &mut [u8], scratch: &mut [u8]);
     /// A fast dense layer.
-    fn dense(&self, p: &DenseParams, out: &mut [u8]);
+    fn dense(&self, p: &DenseParams, out: &mut [u8], scratch: &mut [u8]);
     /// A fast max pool.
     fn max_pool2d(&self, p: &PoolParams, out: &mut [u8]);
 }
@@ -391,7 +395,10 @@ pub fn check_conv(
         };
         b.fast[..n_out].fill(0x5A);
         conv2d::reference(&p, &mut b.reference[..n_out]);
-        k.conv2d(&p, &mut b.fast[..n_out]);
+        let at = rng.range((0, 3));
+        let scratch = &mut b.scratch[at..at + select::conv2d_scratch_len(&p)];
+        scratch.fill(0xA5);
+        k.conv2d(&p, &mut b.fast[..n_out], scratch);
         if b.reference[..n_out] != b.fast[..n_out] {
             let (family, input, geometry, outputs) = (f.name, [h, w, cin], [kernel, stride, pool], cout);
             return Err(Mismatch { family, case: done, input, geometry, pad, outputs });
@@ -433,7 +440,10 @@ pub fn check_dense(
         };
         b.fast[..out].fill(0x5A);
         dense::reference(&p, &mut b.reference[..out]);
-        k.dense(&p, &mut b.fast[..out]);
+        let at = rng.range((0, 3));
+        let scratch = &mut b.scratch[at..at + select::dense_scratch_len(&p)];
+        scratch.fill(0xA5);
+        k.dense(&p, &mut b.fast[..out], scratch);
         if b.reference[..out] != b.fast[..out] {
             let input = [1, 1, n];
             return Err(Mismatch { family: f.name, case, input, geometry: [0; 3], pad: [0; 4], outputs: out });

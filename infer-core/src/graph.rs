@@ -46,32 +46,34 @@ pub struct TensorInfo {
     pub offset: usize,
 }
 
-/// The kind of a validated op, with its geometry.
+/// The kind of a validated op, with its geometry (bytes, as the blob stores them: the tables
+/// of a [`Model`] stay small on a microcontroller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
     /// Convolution.
     Conv2d {
         /// Kernel side.
-        kernel: usize,
+        kernel: u8,
         /// Stride.
-        stride: usize,
+        stride: u8,
         /// Padding top, left, bottom, right.
-        pad: [usize; 4],
+        pad: [u8; 4],
         /// Fused max-pool window (1 = none).
-        pool: usize,
+        pool: u8,
     },
     /// Fully connected.
     Dense,
     /// Max pooling with window = stride.
     MaxPool2d {
         /// Window side.
-        size: usize,
+        size: u8,
     },
     /// Concatenation of inputs `a` then `b`.
     Concat,
 }
 
-/// A validated op.
+/// A validated op: 36 bytes (tensor ids are below [`MAX_TENSORS`], offsets below 4 GiB, as
+/// the blob's fields are).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Op {
     /// What it does.
@@ -79,17 +81,41 @@ pub struct Op {
     /// Fused ReLU.
     pub relu: bool,
     /// First input tensor id.
-    pub a: usize,
+    pub a: u8,
     /// Second input tensor id (Concat).
-    pub b: Option<usize>,
+    pub b: Option<u8>,
     /// Output tensor id.
-    pub out: usize,
-    /// Offset of the weights section (Conv2d, Dense).
-    pub weights: usize,
-    /// Offset of the bias section (Conv2d, Dense).
-    pub bias: usize,
-    /// Offset of the requantization section (Conv2d, Dense, Concat).
-    pub requant: usize,
+    pub out: u8,
+    /// Offset of the weights section in the blob (Conv2d, Dense).
+    pub weights: u32,
+    /// Offset of the bias section in the blob (Conv2d, Dense).
+    pub bias: u32,
+    /// Offset of the requantization section in the blob (Conv2d, Dense, Concat).
+    pub requant: u32,
+    /// Byte offset in the arena of the op's kernel scratch (see [`Op::scratch_len`]).
+    pub scratch: u32,
+    /// Bytes of kernel scratch the op's kernels ask for (0 for none): planned into the arena
+    /// for the op's duration, the same on every build.
+    pub scratch_len: u32,
+}
+
+impl Op {
+    /// First input tensor id, as an index.
+    pub fn input(&self) -> usize {
+        self.a as usize
+    }
+    /// Second input tensor id (Concat), as an index.
+    pub fn second_input(&self) -> Option<usize> {
+        self.b.map(usize::from)
+    }
+    /// Output tensor id, as an index.
+    pub fn output(&self) -> usize {
+        self.out as usize
+    }
+    /// The arena range of the op's scratch.
+    pub fn scratch_range(&self) -> core::ops::Range<usize> {
+        self.scratch as usize..self.scratch as usize + self.scratch_len as usize
+    }
 }
 
 /// A parsed, validated model. Borrowing the blob: no weight is copied.
@@ -146,10 +172,12 @@ impl Model<'_> {
 
     /// Multiply-accumulates of one op.
     pub fn op_macs(&self, op: &Op) -> usize {
-        let i = self.tensors[op.a].shape;
-        let o = self.tensors[op.out].shape;
+        let i = self.tensors[op.input()].shape;
+        let o = self.tensors[op.output()].shape;
         match op.kind {
             OpKind::Conv2d { kernel, stride, pad, .. } => {
+                let (kernel, stride) = (kernel as usize, stride as usize);
+                let pad = pad.map(usize::from);
                 let oh = window_out(i.h, pad[0] + pad[2], kernel, stride).unwrap_or(0);
                 let ow = window_out(i.w, pad[1] + pad[3], kernel, stride).unwrap_or(0);
                 [ow, o.c, kernel, kernel, i.c].iter().fold(oh, |acc, &v| acc.saturating_mul(v))
@@ -159,15 +187,31 @@ impl Model<'_> {
         }
     }
 
+    /// Arena bytes live while op `index` runs: every tensor produced by then and read by it or
+    /// later (its inputs, its output, the skips kept for later ops; the model input from the
+    /// start, the output to the end) and the op's kernel scratch. The arena is at least the
+    /// largest of these; 0 past the last op.
+    pub fn op_live_bytes(&self, index: usize) -> usize {
+        let Some(op) = self.ops.get(index) else { return 0 };
+        let live = |t: usize| {
+            let born = self.ops.iter().position(|o| o.output() == t).unwrap_or(0);
+            let read_later = self.ops[index..].iter().any(|o| o.input() == t || o.second_input() == Some(t));
+            (t == self.input || born <= index) && (read_later || t == self.output || born == index)
+        };
+        let tensors: usize =
+            self.tensors.iter().enumerate().filter(|&(t, _)| live(t)).map(|(_, info)| info.shape.numel()).sum();
+        tensors + op.scratch_len as usize
+    }
+
     /// Weight bytes (int8 weights + int32 biases + requantization pairs).
     pub fn weight_bytes(&self) -> usize {
         self.ops
             .iter()
             .map(|op| {
-                let i = self.tensors[op.a].shape;
-                let o = self.tensors[op.out].shape;
+                let i = self.tensors[op.input()].shape;
+                let o = self.tensors[op.output()].shape;
                 match op.kind {
-                    OpKind::Conv2d { kernel, .. } => o.c * kernel * kernel * i.c + 12 * o.c,
+                    OpKind::Conv2d { kernel, .. } => o.c * kernel as usize * kernel as usize * i.c + 12 * o.c,
                     OpKind::Dense => o.c * i.numel() + 12 * o.c,
                     // (Both products were bounded by parse: they are section lengths.)
                     OpKind::Concat => 16,

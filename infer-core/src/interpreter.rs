@@ -208,7 +208,7 @@ impl Model<'_> {
         }
         for (i, op) in self.ops.iter().enumerate() {
             self.run_op(choice, rounding, op, arena);
-            let t = self.tensors[op.out];
+            let t = self.tensors[op.output()];
             observer.op_done(i, &arena[t.offset..t.offset + t.shape.numel()]);
         }
         let o = self.tensors[self.output];
@@ -222,28 +222,31 @@ impl Model<'_> {
 
     fn sections(&self, op: &Op, out_c: usize, weights_len: usize) -> Sections<'_> {
         Sections {
-            weights: &self.blob[op.weights..op.weights + weights_len],
-            bias: &self.blob[op.bias..op.bias + 4 * out_c],
-            requant: &self.blob[op.requant..op.requant + 8 * out_c],
+            weights: section(self.blob, op.weights, weights_len),
+            bias: section(self.blob, op.bias, 4 * out_c),
+            requant: section(self.blob, op.requant, 8 * out_c),
         }
     }
 
     #[cfg_attr(feature = "x86-dispatch", inline(always))]
     fn run_op(&self, choice: Choice, rounding: Rounding, op: &Op, arena: &mut [u8]) {
-        let ti = self.tensors[op.a];
-        let to = self.tensors[op.out];
+        let ti = self.tensors[op.input()];
+        let to = self.tensors[op.output()];
         let out_range = to.offset..to.offset + to.shape.numel();
-        let (x, xb, y) = split_arena(
+        let OpBuffers { x, xb, y, scratch } = split_arena(
             arena,
             ti.offset..ti.offset + ti.shape.numel(),
-            op.b.map(|b| {
+            op.second_input().map(|b| {
                 let t = self.tensors[b];
                 t.offset..t.offset + t.shape.numel()
             }),
             out_range,
+            op.scratch_range(),
         );
         match op.kind {
             OpKind::Conv2d { kernel, stride, pad, pool } => {
+                let (kernel, stride, pad, pool) =
+                    (kernel as usize, stride as usize, pad.map(usize::from), pool as usize);
                 let weights_len = to.shape.c * kernel * kernel * ti.shape.c;
                 let p = ConvParams {
                     input: x,
@@ -259,7 +262,7 @@ impl Model<'_> {
                     relu: op.relu,
                     rounding,
                 };
-                select::conv2d_with(&p, y, choice);
+                select::conv2d_with(&p, y, scratch, choice);
             }
             OpKind::Dense => {
                 let weights_len = to.shape.c * ti.shape.numel();
@@ -271,15 +274,15 @@ impl Model<'_> {
                     relu: op.relu,
                     rounding,
                 };
-                select::dense_with(&p, y, choice);
+                select::dense_with(&p, y, scratch, choice);
             }
             OpKind::MaxPool2d { size } => {
-                let p = PoolParams { input: x, in_shape: ti.shape, size, out_shape: to.shape };
+                let p = PoolParams { input: x, in_shape: ti.shape, size: size as usize, out_shape: to.shape };
                 select::max_pool2d_with(&p, y, choice);
             }
             OpKind::Concat => {
-                let tb = op.b.map(|b| self.tensors[b]).unwrap_or(ti);
-                let rq = Reader(&self.blob[op.requant..op.requant + 16]);
+                let tb = op.second_input().map(|b| self.tensors[b]).unwrap_or(ti);
+                let rq = Reader(section(self.blob, op.requant, 16));
                 let pair = |at| Requant { m: rq.i32(at).unwrap_or(M_MIN), n: rq.u32(at + 4).unwrap_or(N_MIN) };
                 let p = ConcatParams {
                     a: x,
@@ -318,19 +321,43 @@ impl<O: Observer> V3Body for V3Run<'_, '_, '_, O> {
     }
 }
 
-/// Splits the arena into the read-only input(s) and the writable output. The plan guarantees
-/// the output overlaps neither input.
+/// `blob[at..at + len]` (parse checked that it is inside the blob).
+fn section(blob: &[u8], at: u32, len: usize) -> &[u8] {
+    let at = at as usize;
+    &blob[at..at + len]
+}
+
+/// An op's view of the arena: its input(s), its output and its scratch.
+struct OpBuffers<'a> {
+    x: &'a [u8],
+    xb: Option<&'a [u8]>,
+    y: &'a mut [u8],
+    scratch: &'a mut [u8],
+}
+
+/// Splits the arena into the read-only input(s), the writable output and the op's scratch.
+/// The plan guarantees that output and scratch overlap each other and the inputs nowhere, so
+/// each input lies in one of the three stretches around them.
 fn split_arena(
     arena: &mut [u8],
     a: core::ops::Range<usize>,
     b: Option<core::ops::Range<usize>>,
     out: core::ops::Range<usize>,
-) -> (&[u8], Option<&[u8]>, &mut [u8]) {
-    let (lo, rest) = arena.split_at_mut(out.start);
-    let (y, hi) = rest.split_at_mut(out.end - out.start);
-    let (lo, hi): (&[u8], &[u8]) = (lo, hi);
+    scratch: core::ops::Range<usize>,
+) -> OpBuffers<'_> {
+    // The two writable ranges in address order (an empty scratch right after the output).
+    let scratch = if scratch.is_empty() { out.end..out.end } else { scratch };
+    let out_first = out.start <= scratch.start;
+    let (r1, r2) = if out_first { (out, scratch) } else { (scratch, out) };
+    let (g0, rest) = arena.split_at_mut(r1.start);
+    let (w1, rest) = rest.split_at_mut(r1.end - r1.start);
+    let (g1, rest) = rest.split_at_mut(r2.start - r1.end);
+    let (w2, g2) = rest.split_at_mut(r2.end - r2.start);
+    let gaps: [(usize, &[u8]); 3] = [(0, g0), (r1.end, g1), (r2.end, g2)];
     let pick = |r: core::ops::Range<usize>| -> &[u8] {
-        if r.end <= out.start { &lo[r] } else { &hi[r.start - out.end..r.end - out.end] }
+        gaps.iter().find_map(|&(at, g)| r.start.checked_sub(at).and_then(|s| g.get(s..r.end - at))).unwrap_or(&[])
     };
-    (pick(a), b.map(pick), y)
+    let (x, xb) = (pick(a), b.map(pick));
+    let (y, scratch) = if out_first { (w1, w2) } else { (w2, w1) };
+    OpBuffers { x, xb, y, scratch }
 }

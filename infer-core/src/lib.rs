@@ -25,13 +25,19 @@
 //! - The blob format is specified in `docs/FORMAT.md`. [`Model::parse`] checks every field,
 //!   offset, length, shape, requantization range and accumulator bound, and returns a typed
 //!   [`Error`]; no blob can make the interpreter panic or overflow.
-//! - Memory: the caller supplies the arena (`&mut [u8]` of [`Model::arena_len`] bytes). Besides
-//!   it, [`Model`] holds fixed-capacity tables ([`MAX_OPS`] ops and [`MAX_TENSORS`] tensors:
-//!   5.4 KB on 64-bit hosts, about 2.8 KB on 32-bit targets), which `Model::parse` builds on the
-//!   stack and returns by value. The kernels use a fixed stack, stated per kernel in
-//!   [`kernels::select`]'s table and the ISA folders (the largest on the Cortex-M4: the 2x2-pool
-//!   DSP convolution, 6.75 KiB of patches). The firmware example measures the stack
-//!   high-water mark of a whole run.
+//! - Memory: the caller supplies the arena (`&mut [u8]` of [`Model::arena_len`] bytes): every
+//!   activation over its lifetime, and every op's kernel scratch while the op runs (the
+//!   kernels' working memory: gathered patches, widened inputs and weights, sized per layer as
+//!   CMSIS-NN's `*_get_buffer_size` functions size theirs, the same bytes on every build; see
+//!   [`Op::scratch_len`] and [`kernels::select::conv2d_scratch_len`]). Besides it, [`Model`]
+//!   holds fixed-capacity tables ([`MAX_OPS`] ops and [`MAX_TENSORS`] tensors: 1,948 bytes on
+//!   32-bit targets, 2,488 on 64-bit hosts), filled in place by `Model::parse`.
+//! - Stack: on the Cortex-M4 (thumbv7em, release, LTO) `Model::parse` and `Model::run` take at
+//!   most 2 KiB below their caller's frame — the firmware example measures it for every
+//!   published model and fails above that bound. What they hold: during a convolution the
+//!   window loop's pool maxima and requantization row (0.8 KiB), during parse the arena plan's
+//!   table (0.8 KiB), and call frames. The x86 kernels keep their buffers (4 to 64 KiB) on the
+//!   stack; they run on hosts only.
 //! - [`Model::run`] takes the fastest path the build allows; [`Model::run_with`] takes
 //!   [`RunOptions`] (the reference kernels, the fast kernels without run-time dispatch, another
 //!   tie rule, an observer of each op's output).

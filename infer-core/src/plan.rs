@@ -1,62 +1,117 @@
-//! Arena planning: a deterministic first-fit placement of every activation over its lifetime.
+//! Arena planning: a deterministic greedy placement, largest buffer first, of every activation
+//! over its lifetime and of every op's kernel scratch over that op (the placement TFLite
+//! Micro's greedy memory planner makes).
 //!
 //! A tensor is live from the op that produces it (the model input: from the start) to the last
-//! op that reads it (the model output: to the end). An op's output never shares bytes with any
-//! tensor live at that op, in particular its inputs, so kernels never read what they write.
+//! op that reads it (the model output: to the end); an op's scratch only while the op runs.
+//! Buffers live at the same op never share bytes: an op's output overlaps none of its inputs
+//! (kernels never read what they write), and its scratch overlaps neither.
+//!
+//! Buffers are placed in order of decreasing length (ties: tensors by id, then scratches by
+//! op), each at the lowest 4-aligned offset where it overlaps no buffer already placed whose
+//! lifetime meets its own. Placing the large ones first lets small, short-lived ones fill the
+//! gaps (cnn-baseline's scratch of its second convolution sits where its input image was).
 
-use crate::graph::{MAX_TENSORS, Op, TensorInfo};
+use crate::graph::{MAX_OPS, MAX_TENSORS, Op, TensorInfo};
 
 /// Alignment of every placement.
 const ALIGN: usize = 4;
+
+/// Most buffers: every tensor and one scratch per op.
+const MAX_BUFFERS: usize = MAX_TENSORS + MAX_OPS;
 
 fn align(v: usize) -> usize {
     v.div_ceil(ALIGN) * ALIGN
 }
 
-/// Assigns `offset` of every tensor and returns the arena length.
-pub(crate) fn assign(tensors: &mut [TensorInfo], ops: &[Op], input: usize, output: usize) -> usize {
-    let n = tensors.len().min(MAX_TENSORS);
-    // birth: op index that writes it (input: 0, placed before op 0 runs);
-    // death: last op index that reads it (output: past the end).
-    let mut birth = [0usize; MAX_TENSORS];
-    let mut death = [0usize; MAX_TENSORS];
-    for (i, op) in ops.iter().enumerate() {
-        birth[op.out] = i;
-        death[op.out] = death[op.out].max(i);
-        for t in [Some(op.a), op.b].into_iter().flatten() {
-            death[t] = death[t].max(i);
+/// One buffer to place: its bytes and the first and last op at which it is live (12 bytes:
+/// parse's stack holds 64 of them; op indices are below [`MAX_OPS`], `u8::MAX` is "to the end";
+/// lengths and offsets stay far below 4 GiB, see [`crate::graph::MAX_NUMEL`]).
+#[derive(Clone, Copy, Default)]
+struct Buffer {
+    len: u32,
+    offset: u32,
+    first: u8,
+    last: u8,
+}
+
+impl Buffer {
+    fn meets(&self, o: &Buffer) -> bool {
+        self.first <= o.last && o.first <= self.last
+    }
+    fn overlaps(&self, offset: usize, o: &Buffer) -> bool {
+        let (start, end) = (o.offset as usize, o.offset as usize + o.len as usize);
+        offset < end && start < offset + self.len as usize
+    }
+    fn end(&self) -> usize {
+        self.offset as usize + self.len as usize
+    }
+}
+
+/// Assigns the `offset` of every tensor and the `scratch` offset of every op (whose
+/// `scratch_len` parse has set) and returns the arena length.
+pub(crate) fn assign(tensors: &mut [TensorInfo], ops: &mut [Op], input: usize, output: usize) -> usize {
+    let nt = tensors.len().min(MAX_TENSORS);
+    let no = ops.len().min(MAX_OPS);
+    let mut bufs = [Buffer::default(); MAX_BUFFERS];
+    for (b, t) in bufs.iter_mut().zip(tensors.iter()).take(nt) {
+        b.len = t.shape.numel() as u32;
+    }
+    // first: the op that writes it (input: 0); last: the last op that reads it (output: past
+    // the end; never read: the op that wrote it).
+    for (i, op) in ops.iter().enumerate().take(no) {
+        let (i8, out) = (i as u8, op.output());
+        bufs[out].first = i8;
+        bufs[out].last = bufs[out].last.max(i8);
+        for t in [Some(op.input()), op.second_input()].into_iter().flatten() {
+            bufs[t].last = bufs[t].last.max(i8);
+        }
+        bufs[nt + i] = Buffer { len: op.scratch_len, offset: 0, first: i8, last: i8 };
+    }
+    bufs[input].first = 0;
+    bufs[output].last = u8::MAX;
+    let n = nt + no;
+    // Placement order: longest first, then by index (a stable insertion sort on indices).
+    let mut order = [0u8; MAX_BUFFERS];
+    for (i, o) in order.iter_mut().enumerate().take(n) {
+        *o = i as u8;
+    }
+    let order = &mut order[..n];
+    for i in 1..n {
+        let mut j = i;
+        while j > 0 && bufs[order[j - 1] as usize].len < bufs[order[j] as usize].len {
+            order.swap(j - 1, j);
+            j -= 1;
         }
     }
-    death[output] = usize::MAX;
-    let mut placed = [false; MAX_TENSORS];
+    let mut placed = [false; MAX_BUFFERS];
     let mut arena_len = 0;
-    let mut place = |t: usize, tensors: &mut [TensorInfo], placed: &mut [bool; MAX_TENSORS]| {
-        let len = tensors[t].shape.numel();
-        // Tensors live at the same time as t: placed ones whose lifetime overlaps t's.
-        let overlaps = |u: usize| placed[u] && u != t && birth[u] <= death[t] && birth[t] <= death[u];
-        let mut candidates = [0usize; MAX_TENSORS + 1];
-        let mut count = 1;
-        for (u, tu) in tensors.iter().enumerate().take(n) {
-            if overlaps(u) {
-                candidates[count] = align(tu.offset + tu.shape.numel());
-                count += 1;
+    for &k in order.iter() {
+        let k = k as usize;
+        let b = bufs[k];
+        if b.len > 0 {
+            let conflicts = |u: usize| placed[u] && bufs[u].len > 0 && b.meets(&bufs[u]);
+            let fits = |off: usize| (0..n).all(|u| !conflicts(u) || !b.overlaps(off, &bufs[u]));
+            // The lowest fitting offset is 0 or the aligned end of a conflicting buffer.
+            let mut best = if fits(0) { Some(0) } else { None };
+            for u in (0..n).filter(|&u| conflicts(u)) {
+                let off = align(bufs[u].end());
+                if best.is_none_or(|o| off < o) && fits(off) {
+                    best = Some(off);
+                }
             }
+            // (Past the end of every conflicting buffer always fits, so `best` is set.)
+            let off = best.unwrap_or(arena_len);
+            bufs[k].offset = off as u32;
+            arena_len = arena_len.max(off + b.len as usize);
         }
-        let candidates = &mut candidates[..count];
-        candidates.sort_unstable();
-        let fits = |off: usize| {
-            (0..n).all(|u| {
-                !overlaps(u) || off + len <= tensors[u].offset || tensors[u].offset + tensors[u].shape.numel() <= off
-            })
-        };
-        let off = candidates.iter().copied().find(|&o| fits(o)).unwrap_or(0);
-        tensors[t].offset = off;
-        placed[t] = true;
-        arena_len = arena_len.max(off + len);
-    };
-    place(input, tensors, &mut placed);
-    for op in ops {
-        place(op.out, tensors, &mut placed);
+        placed[k] = true;
+    }
+    for (t, b) in tensors.iter_mut().zip(&bufs).take(nt) {
+        t.offset = b.offset as usize;
+    }
+    for (op, b) in ops.iter_mut().zip(&bufs[nt..]).take(no) {
+        op.scratch = b.offset;
     }
     align(arena_len)
 }

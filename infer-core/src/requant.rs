@@ -126,13 +126,34 @@ impl Requant {
 
 /// The per-channel constants of up to [`ROW`] output channels, unpacked once per kernel call
 /// so that requantizing a row of accumulators needs no decoding and, on 64-bit targets, no
-/// branch: LLVM vectorizes [`RequantRow::apply`] across channels.
+/// branch: LLVM vectorizes [`RequantRow::apply`] across channels (1,280 bytes there; on
+/// 32-bit targets, which requantize channel by channel, 576 bytes of stack).
 #[derive(Debug, Clone)]
 pub struct RequantRow {
-    m: [i64; ROW],
-    n: [u64; ROW],
+    m: [RowM; ROW],
+    n: [RowN; ROW],
     bias: [i32; ROW],
     len: usize,
+}
+
+/// How a [`RequantRow`] stores `m` and `n`: as 64-bit lanes where the row is vectorized, as
+/// they are (`n ≤ 62` fits a byte) on 32-bit targets.
+#[cfg(target_pointer_width = "64")]
+type RowM = i64;
+#[cfg(target_pointer_width = "64")]
+type RowN = u64;
+#[cfg(not(target_pointer_width = "64"))]
+type RowM = i32;
+#[cfg(not(target_pointer_width = "64"))]
+type RowN = u8;
+
+#[cfg(target_pointer_width = "64")]
+fn row_n(n: u32) -> RowN {
+    RowN::from(n)
+}
+#[cfg(not(target_pointer_width = "64"))]
+fn row_n(n: u32) -> RowN {
+    RowN::try_from(n).unwrap_or(RowN::MAX)
 }
 
 /// Channels in a [`RequantRow`].
@@ -148,8 +169,10 @@ impl RequantRow {
     pub fn load(&mut self, channels: impl Iterator<Item = (Requant, i32)>) {
         self.len = 0;
         for (i, (rq, b)) in channels.take(ROW).enumerate() {
-            self.m[i] = rq.m as i64;
-            self.n[i] = rq.n as u64;
+            self.m[i] = RowM::from(rq.m);
+            // (n ≤ 62 in every pair `Model::parse` accepts; larger ones saturate, and any n over
+            // 62 is outside the contract alike.)
+            self.n[i] = row_n(rq.n);
             self.bias[i] = b;
             self.len = i + 1;
         }
@@ -176,7 +199,8 @@ impl RequantRow {
     #[inline(always)]
     pub fn apply(&self, acc: &[i32], zp: i8, lo: i8, rounding: Rounding, out: &mut [u8]) {
         let n = self.len.min(acc.len()).min(out.len());
-        if cfg!(target_pointer_width = "64") {
+        #[cfg(target_pointer_width = "64")]
+        {
             let even = rounding == Rounding::HalfToEven;
             let lanes = out[..n].iter_mut().zip(&acc[..n]).zip(&self.m[..n]).zip(&self.n[..n]).zip(&self.bias[..n]);
             for ((((d, &a), &m), &sh), &b) in lanes {
@@ -189,11 +213,11 @@ impl RequantRow {
                 let q = ((u + ((1u64 << sh) >> 1) - 1 + tie) >> sh).wrapping_sub(c) as i64;
                 *d = (q + zp as i64).clamp(lo as i64, 127) as i8 as u8;
             }
-        } else {
-            for (j, (d, &a)) in out[..n].iter_mut().zip(&acc[..n]).enumerate() {
-                let rq = Requant { m: self.m[j] as i32, n: self.n[j] as u32 };
-                *d = rq.apply_with(a + self.bias[j], zp, lo, rounding) as u8;
-            }
+        }
+        #[cfg(not(target_pointer_width = "64"))]
+        for (j, (d, &a)) in out[..n].iter_mut().zip(&acc[..n]).enumerate() {
+            let rq = Requant { m: self.m[j], n: u32::from(self.n[j]) };
+            *d = rq.apply_with(a + self.bias[j], zp, lo, rounding) as u8;
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use super::dot::{Widened, dot_centered, dot2_centered};
 use super::params::{ConvParams, PATCH_MAX};
+use super::scratch::Carve;
 use super::window::{Step, gather, origin, pooled};
 use crate::requant::{ROW, lower_clamp};
 
@@ -50,8 +51,7 @@ pub fn reference(p: &ConvParams, out: &mut [u8]) {
     }
 }
 
-/// Longest patch [`channels_inner`] takes.
-pub const CI_LEN_MAX: usize = 16;
+pub use super::params::CI_LEN_MAX;
 
 /// Output channels one vector group of [`channels_inner`] holds.
 #[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
@@ -177,7 +177,8 @@ pub(crate) fn pool_window4(p: &ConvParams, out: &mut [u8]) {
 }
 
 /// Patches up to [`PATCH_MAX`] bytes. Contract: `patch_len() ≤ PATCH_MAX` (and `== L` when
-/// `L > 0`). Stack: 1 KiB of gathered patch plus the prepared [`Widened`] input (2 KiB).
+/// `L > 0`), `scratch` of [`crate::kernels::scratch::small_patch_len`] bytes: the gathered patch and the
+/// prepared [`Widened`] input (`3 · len` bytes in all).
 ///
 /// Per position the receptive field is gathered once (the zero point in the padding) and
 /// prepared once (widened on the Cortex-M DSP path), then every output channel, two at a time,
@@ -187,10 +188,11 @@ pub(crate) fn pool_window4(p: &ConvParams, out: &mut [u8]) {
 #[cfg_attr(feature = "x86-dispatch", inline(always))]
 // A function of its own on the Cortex-M (see `select`).
 #[cfg_attr(target_arch = "arm", inline(never))]
-pub(crate) fn small_patch<const L: usize>(p: &ConvParams, out: &mut [u8]) {
+pub(crate) fn small_patch<const L: usize>(p: &ConvParams, out: &mut [u8], scratch: &mut [u8]) {
     let len = p.patch_len().min(PATCH_MAX);
-    let mut patch = [p.in_zp as u8; PATCH_MAX];
-    let mut wide = Widened::new(p.in_zp as i32);
+    let mut carve = Carve::new(scratch);
+    let Some(patch) = carve.bytes(len) else { return row_spans(p, out) };
+    let mut wide = Widened::carve(&mut carve, len, p.in_zp as i32);
     let mut weights: &[u8] = &[];
     pooled(
         p,
@@ -205,8 +207,8 @@ pub(crate) fn small_patch<const L: usize>(p: &ConvParams, out: &mut [u8]) {
                 for dy in 0..p.pool {
                     for dx in 0..p.pool {
                         let (y0, x0) = origin(p, py, px, dy, dx);
-                        gather(p, y0, x0, &mut patch[..len]);
-                        let x = &patch[..len];
+                        gather(p, y0, x0, patch);
+                        let x = &*patch;
                         wide.load(x);
                         let mut rows = weights.chunks_exact(len);
                         for pair in best.chunks_mut(2) {

@@ -3,6 +3,7 @@
 
 use super::dot::Widened;
 use super::params::DenseParams;
+use super::scratch::Carve;
 use crate::requant::{ROW, RequantRow, lower_clamp};
 
 /// Scalar reference.
@@ -21,13 +22,14 @@ pub fn reference(p: &DenseParams, out: &mut [u8]) {
 }
 
 /// Fast version: contiguous dot products, two output rows at a time. The input is prepared
-/// once (on the Cortex-M DSP path: its first [`super::params::PATCH_MAX`] bytes widened to 16-bit
-/// pairs) and shared by every row.
+/// once (its first [`super::params::PATCH_MAX`] bytes widened to 16 bits, on the Cortex-M DSP
+/// path into `SXTB16` pairs) in `scratch` ([`super::select::dense_scratch_len`] bytes; with
+/// less, less is prepared ahead, same result) and shared by every row.
 #[cfg_attr(feature = "x86-dispatch", inline(always))]
-pub fn fast(p: &DenseParams, out: &mut [u8]) {
+pub fn fast(p: &DenseParams, out: &mut [u8], scratch: &mut [u8]) {
     let n = p.input.len().max(1);
     let lo = lower_clamp(p.out_zp, p.relu);
-    let mut wide = Widened::new(p.in_zp as i32);
+    let mut wide = Widened::carve(&mut Carve::new(scratch), p.input.len(), p.in_zp as i32);
     wide.load(p.input);
     if cfg!(target_pointer_width = "64") {
         // Accumulators of up to 64 rows, then one vectorized requantization.

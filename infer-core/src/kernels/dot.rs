@@ -15,6 +15,7 @@ pub(crate) use portable::{Widened, dot_centered, dot2_centered};
 #[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
 mod portable {
     use crate::kernels::params::PATCH_MAX;
+    use crate::kernels::scratch::Carve;
 
     /// `Σ (x − zp) · w` over two equally long byte slices holding int8 values, written so that
     /// LLVM vectorizes it (i32 lanes; no bounds checks in the loop).
@@ -40,21 +41,24 @@ mod portable {
     }
 
     /// An input patch prepared once and dotted with many weight rows: its first [`PATCH_MAX`]
-    /// values centered into i16 (2 KiB of stack); the rest is centered on the fly.
-    pub(crate) struct Widened {
-        centered: [i16; PATCH_MAX],
+    /// values centered into i16, in storage carved from the kernel's scratch (`2 · len` bytes;
+    /// with less, fewer values are centered ahead and the rest on the fly).
+    pub(crate) struct Widened<'s> {
+        centered: &'s mut [i16],
         len: usize,
         zp: i32,
     }
 
-    impl Widened {
+    impl<'s> Widened<'s> {
+        /// Room for inputs of up to `len` bytes, carved from `scratch` (none if it is too short).
         #[inline(always)]
-        pub(crate) fn new(zp: i32) -> Self {
-            Self { centered: [0; PATCH_MAX], len: 0, zp }
+        pub(crate) fn carve(scratch: &mut Carve<'s>, len: usize, zp: i32) -> Self {
+            let centered = scratch.slice::<i16>(len.min(PATCH_MAX)).unwrap_or_default();
+            Self { centered, len: 0, zp }
         }
         #[inline(always)]
         pub(crate) fn load(&mut self, x: &[u8]) {
-            self.len = x.len().min(PATCH_MAX);
+            self.len = x.len().min(self.centered.len());
             let zp = self.zp as i16;
             for (c, &v) in self.centered.iter_mut().zip(&x[..self.len]) {
                 *c = v as i8 as i16 - zp;

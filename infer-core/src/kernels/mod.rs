@@ -3,7 +3,8 @@
 //! instruction set (`arm/`, `x86/`, the only folders with `unsafe`, each audited), and one
 //! chooser, [`select`], that picks a kernel by shape and CPU. What they share lives in support
 //! files: the parameter types ([`params`]), the dot products (`dot.rs`), and the receptive
-//! fields and the loop over output channels and pooled positions (`window.rs`).
+//! fields and the loop over output channels and pooled positions (`window.rs`), and the
+//! kernels' scratch: how much each asks for and how it carves it (`scratch.rs`).
 //!
 //! Every fast kernel must agree with its reference bit for bit: the kernel contract
 //! ([`crate::contract`], feature `contract`) generates the cases once, and they run on the
@@ -19,6 +20,7 @@ pub mod dense;
 mod dot;
 pub mod maxpool;
 pub mod params;
+pub(crate) mod scratch;
 pub mod select;
 pub(crate) mod window;
 #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]

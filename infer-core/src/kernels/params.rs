@@ -12,6 +12,10 @@ use crate::requant::{Requant, RequantRow, Rounding};
 /// patches are handled row by row, and longer dense inputs are widened in part.
 pub const PATCH_MAX: usize = 1024;
 
+/// Longest patch the portable `conv2d::channels_inner` takes (its transposed weights, 2 KiB,
+/// are on the stack; the scratch sizes in `scratch.rs` count on it).
+pub const CI_LEN_MAX: usize = 16;
+
 /// The read-only data of a weighted layer, straight from the blob.
 #[derive(Debug, Clone, Copy)]
 pub struct Sections<'a> {

@@ -15,10 +15,14 @@
 //! | any | `conv2d::small_patch` | patch ≤ 1 KiB (nine-byte patches unrolled, but on `cortex-m-dsp`) |
 //! | any | `conv2d::row_spans` | any |
 //!
+//! Each kernel that needs working memory takes it from the layer's scratch (planned into the
+//! arena; [`conv2d_scratch_len`], [`dense_scratch_len`]) and its contract includes having
+//! enough of it, so a caller that gives less gets the next kernel in the table, with the same
+//! result.
+//!
 //! On the Cortex-M the chooser and the larger kernels (`conv9`, `small_patch`, `row_spans`)
-//! are functions of their own: inlined into one another, their stack buffers added up (the
-//! MLPs' firmware stack grew by 4 KiB when `conv_pool4`'s 6.75 KiB joined the interpreter's
-//! frame) and the 3x3 kernels compiled worse. Flash, stack and instructions per model are in
+//! are functions of their own: inlined into one another, their frames added up and the 3x3
+//! kernels compiled worse. Flash, stack and instructions per model are in
 //! docs/DEVICE.md.
 //!
 //! Dense layers: `x86/vnni.rs` `dense` with AVX-512 VNNI + VL and an input of at least 32
@@ -28,6 +32,7 @@
 #[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
 use super::arm::{conv_pool4, conv9};
 use super::params::{ConvParams, DenseParams, PATCH_MAX, PoolParams};
+use super::scratch;
 #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
 use super::x86::{self, X86};
 use super::{conv2d, dense, maxpool};
@@ -59,15 +64,33 @@ impl Cpu {
 
 /// The fast convolution this build has for the layer's shape, for the compile target (no
 /// run-time CPU dispatch): on a Cortex-M4 with `cortex-m-dsp`, the DSP kernels. Writes
-/// `out_shape.numel()` bytes; bit-identical to [`conv2d::reference`].
-pub fn conv2d(p: &ConvParams, out: &mut [u8]) {
-    conv2d_with(p, out, Choice::Fast(Cpu::BASELINE));
+/// `out_shape.numel()` bytes; bit-identical to [`conv2d::reference`]. `scratch`: working
+/// memory of [`conv2d_scratch_len`] bytes (less makes it fall back to kernels that need less,
+/// with the same result; its contents on entry do not matter).
+pub fn conv2d(p: &ConvParams, out: &mut [u8], scratch: &mut [u8]) {
+    conv2d_with(p, out, scratch, Choice::Fast(Cpu::BASELINE));
 }
 
 /// The fast dense layer for the compile target; bit-identical to [`dense::reference`].
-pub fn dense(p: &DenseParams, out: &mut [u8]) {
-    dense_with(p, out, Choice::Fast(Cpu::BASELINE));
+/// `scratch`: [`dense_scratch_len`] bytes, as for [`conv2d`].
+pub fn dense(p: &DenseParams, out: &mut [u8], scratch: &mut [u8]) {
+    dense_with(p, out, scratch, Choice::Fast(Cpu::BASELINE));
 }
+
+/// Scratch bytes [`conv2d`] asks for this layer: the same on every build (the largest the DSP
+/// and the portable kernels for its geometry ask for; see `kernels/scratch.rs`), at most
+/// [`SCRATCH_MAX`]. The interpreter plans them into the arena.
+pub fn conv2d_scratch_len(p: &ConvParams) -> usize {
+    scratch::conv2d_len(p.patch_len(), p.pool, p.out_shape.c)
+}
+
+/// Scratch bytes [`dense`] asks for this layer (every build), at most [`SCRATCH_MAX`].
+pub fn dense_scratch_len(p: &DenseParams) -> usize {
+    scratch::dense_len(p.input.len())
+}
+
+/// The most scratch any layer asks for (the 2x2-pool DSP convolution of a 576-byte patch).
+pub const SCRATCH_MAX: usize = scratch::MAX;
 
 /// The fast max pool; bit-identical to [`maxpool::reference`].
 pub fn max_pool2d(p: &PoolParams, out: &mut [u8]) {
@@ -77,7 +100,7 @@ pub fn max_pool2d(p: &PoolParams, out: &mut [u8]) {
 /// Convolution with the kernels `choice` allows (see the table above).
 #[cfg_attr(feature = "x86-dispatch", inline(always))]
 #[cfg_attr(target_arch = "arm", inline(never))]
-pub(crate) fn conv2d_with(p: &ConvParams, out: &mut [u8], choice: Choice) {
+pub(crate) fn conv2d_with(p: &ConvParams, out: &mut [u8], scratch: &mut [u8], choice: Choice) {
     let Choice::Fast(cpu) = choice else { return conv2d::reference(p, out) };
     #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
     if let Some(x) = cpu.x86 {
@@ -93,11 +116,11 @@ pub(crate) fn conv2d_with(p: &ConvParams, out: &mut [u8], choice: Choice) {
     let len = p.patch_len();
     #[cfg(all(feature = "cortex-m-dsp", target_arch = "arm"))]
     {
-        if conv9::takes(p) {
-            return conv9::run(p, out);
+        if conv9::takes(p, scratch.len()) {
+            return conv9::run(p, out, scratch);
         }
-        if conv_pool4::takes(p) {
-            return conv_pool4::run(p, out);
+        if conv_pool4::takes(p, scratch.len()) {
+            return conv_pool4::run(p, out, scratch);
         }
     }
     #[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
@@ -116,16 +139,17 @@ pub(crate) fn conv2d_with(p: &ConvParams, out: &mut [u8], choice: Choice) {
     // 3x3 on one channel: a patch length known at compile time unrolls the dot products (not
     // on the Cortex-M DSP path, where `conv9` takes those layers but for pools of 3 and 4: a
     // second copy of the kernel would cost 3.6 KB of flash for them).
+    let small = len <= PATCH_MAX && scratch.len() >= scratch::small_patch_len(len);
     #[cfg(not(all(feature = "cortex-m-dsp", target_arch = "arm")))]
-    if len == 9 {
-        return conv2d::small_patch::<9>(p, out);
+    if small && len == 9 {
+        return conv2d::small_patch::<9>(p, out, scratch);
     }
-    if len <= PATCH_MAX { conv2d::small_patch::<0>(p, out) } else { conv2d::row_spans(p, out) }
+    if small { conv2d::small_patch::<0>(p, out, scratch) } else { conv2d::row_spans(p, out) }
 }
 
 /// Dense layer with the kernels `choice` allows.
 #[cfg_attr(feature = "x86-dispatch", inline(always))]
-pub(crate) fn dense_with(p: &DenseParams, out: &mut [u8], choice: Choice) {
+pub(crate) fn dense_with(p: &DenseParams, out: &mut [u8], scratch: &mut [u8], choice: Choice) {
     let Choice::Fast(cpu) = choice else { return dense::reference(p, out) };
     #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
     if let Some(x) = cpu.x86 {
@@ -138,7 +162,7 @@ pub(crate) fn dense_with(p: &DenseParams, out: &mut [u8], choice: Choice) {
     }
     #[cfg(not(all(feature = "x86-dispatch", target_arch = "x86_64")))]
     let _ = cpu;
-    dense::fast(p, out)
+    dense::fast(p, out, scratch)
 }
 
 /// Max pool with the kernels `choice` allows.

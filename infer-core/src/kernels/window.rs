@@ -73,7 +73,9 @@ pub(crate) fn origin(p: &ConvParams, py: usize, px: usize, dy: usize, dx: usize)
     (y0, x0)
 }
 
-/// [`origin`] of position `i` (0..4, row-major) of a 2x2 pool window.
+/// [`origin`] of position `i` (0..4, row-major) of a 2x2 pool window (for the kernels that
+/// compute a window's four positions together: on 64-bit hosts and the Cortex-M DSP path).
+#[cfg(any(target_pointer_width = "64", all(feature = "cortex-m-dsp", target_arch = "arm")))]
 #[inline(always)]
 pub(crate) fn origin2(p: &ConvParams, py: usize, px: usize, i: usize) -> (isize, isize) {
     let y0 = ((py * 2 + i / 2) * p.stride) as isize - p.pad[0] as isize;

@@ -13,11 +13,11 @@ const SCALE: usize = 4;
 pub(crate) struct Fast(pub Cpu);
 
 impl KernelSet for Fast {
-    fn conv2d(&self, p: &ConvParams, out: &mut [u8]) {
-        select::conv2d_with(p, out, Choice::Fast(self.0));
+    fn conv2d(&self, p: &ConvParams, out: &mut [u8], scratch: &mut [u8]) {
+        select::conv2d_with(p, out, scratch, Choice::Fast(self.0));
     }
-    fn dense(&self, p: &DenseParams, out: &mut [u8]) {
-        select::dense_with(p, out, Choice::Fast(self.0));
+    fn dense(&self, p: &DenseParams, out: &mut [u8], scratch: &mut [u8]) {
+        select::dense_with(p, out, scratch, Choice::Fast(self.0));
     }
     fn max_pool2d(&self, p: &PoolParams, out: &mut [u8]) {
         select::max_pool2d_with(p, out, Choice::Fast(self.0));
@@ -67,6 +67,26 @@ macro_rules! kernel_contract {
 
 kernel_contract!(portable, Fast(Cpu::BASELINE));
 
+/// The fast kernels given less scratch than they ask for (none, or one byte short): they must
+/// fall back to kernels that need less, with the same bytes.
+pub(crate) struct Starved(pub Cpu);
+
+impl KernelSet for Starved {
+    fn conv2d(&self, p: &ConvParams, out: &mut [u8], scratch: &mut [u8]) {
+        let short = if p.out_shape.c % 2 == 0 { 0 } else { scratch.len().saturating_sub(1) };
+        select::conv2d_with(p, out, &mut scratch[..short], Choice::Fast(self.0));
+    }
+    fn dense(&self, p: &DenseParams, out: &mut [u8], scratch: &mut [u8]) {
+        let short = if p.input.len() % 2 == 0 { 0 } else { scratch.len().saturating_sub(1) };
+        select::dense_with(p, out, &mut scratch[..short], Choice::Fast(self.0));
+    }
+    fn max_pool2d(&self, p: &PoolParams, out: &mut [u8]) {
+        select::max_pool2d_with(p, out, Choice::Fast(self.0));
+    }
+}
+
+kernel_contract!(starved, Starved(Cpu::BASELINE));
+
 /// The x86-64-v3 token; these tests need such a CPU (CI's has one) and fail loudly without.
 #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
 fn x86() -> crate::kernels::x86::X86 {
@@ -91,14 +111,14 @@ kernel_contract!(avx512_vnni, Fast(Cpu { x86: Some(x86_vnni()) }));
 struct Broken;
 
 impl KernelSet for Broken {
-    fn conv2d(&self, p: &ConvParams, out: &mut [u8]) {
-        select::conv2d(p, out);
+    fn conv2d(&self, p: &ConvParams, out: &mut [u8], scratch: &mut [u8]) {
+        select::conv2d(p, out, scratch);
         if p.out_shape.c > 1 {
             out[1] ^= 1;
         }
     }
-    fn dense(&self, p: &DenseParams, out: &mut [u8]) {
-        select::dense(p, out);
+    fn dense(&self, p: &DenseParams, out: &mut [u8], scratch: &mut [u8]) {
+        select::dense(p, out, scratch);
         if let Some(b) = out.get_mut(1) {
             *b ^= 1;
         }

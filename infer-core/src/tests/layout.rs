@@ -47,3 +47,16 @@ fn unsafe_only_in_the_audited_isa_folders() {
         ]
     );
 }
+
+/// The tables' sizes the documentation states (lib.rs, graph.rs): a field added to `Op` or
+/// `TensorInfo` shows here first. The Cortex-M4 figure (1,948 bytes) is what the firmware
+/// prints as `model tables`.
+#[test]
+fn model_tables_are_the_documented_size() {
+    use crate::graph::{Model, Op, TensorInfo};
+    assert_eq!(core::mem::size_of::<Op>(), 36);
+    if cfg!(target_pointer_width = "64") {
+        assert_eq!(core::mem::size_of::<TensorInfo>(), 40);
+        assert_eq!(core::mem::size_of::<Model>(), 2_488);
+    }
+}

@@ -11,28 +11,27 @@
 
 use super::dsp::{dot9, pack9};
 use crate::kernels::params::ConvParams;
+use crate::kernels::scratch::{CONV9_BLOCK as BLOCK, Carve, conv9_len};
 use crate::kernels::window::{Step, gather, inside, origin, pooled};
 
-/// Output channels whose widened weights are held at once (1,280 bytes of stack).
-const BLOCK: usize = 64;
-
-/// The contract: nine-byte patches and a pool window of at most 2x2.
-pub(crate) fn takes(p: &ConvParams) -> bool {
-    p.patch_len() == 9 && (p.pool == 1 || p.pool == 2)
+/// The contract: nine-byte patches, a pool window of at most 2x2, and the scratch
+/// [`conv9_len`] asks for (the widened weights of a block of up to 64 channels: 1,280 bytes).
+pub(crate) fn takes(p: &ConvParams, scratch: usize) -> bool {
+    p.patch_len() == 9 && (p.pool == 1 || p.pool == 2) && scratch >= conv9_len(p.out_shape.c)
 }
 
 /// Runs a layer [`takes`] accepts (a function of its own: see [`crate::kernels::select`]).
 #[inline(never)]
-pub(crate) fn run(p: &ConvParams, out: &mut [u8]) {
-    if p.pool == 1 { window::<1>(p, out) } else { window::<4>(p, out) }
+pub(crate) fn run(p: &ConvParams, out: &mut [u8], scratch: &mut [u8]) {
+    let Some(wt) = Carve::new(scratch).slice::<[u32; 5]>(p.out_shape.c.min(BLOCK)) else { return };
+    if p.pool == 1 { window::<1>(p, out, wt) } else { window::<4>(p, out, wt) }
 }
 
-/// `P`: positions per pool window (`pool²`).
+/// `P`: positions per pool window (`pool²`); `wt`: room for a block's widened weights.
 #[inline(always)]
-fn window<const P: usize>(p: &ConvParams, out: &mut [u8]) {
+fn window<const P: usize>(p: &ConvParams, out: &mut [u8], wt: &mut [[u32; 5]]) {
     let zp = p.in_zp as i32;
     let pool = p.pool;
-    let mut wt = [[0u32; 5]; BLOCK];
     let mut xs = [[0u32; 5]; P];
     let mut patch = [0u8; 9];
     pooled(
@@ -55,7 +54,7 @@ fn window<const P: usize>(p: &ConvParams, out: &mut [u8]) {
                     gather9(p, y0, x0, &mut patch);
                     *x = pack9(&patch, zp);
                 }
-                for (b, w) in best[..blk.nb].iter_mut().zip(&wt) {
+                for (b, w) in best[..blk.nb].iter_mut().zip(&*wt) {
                     let mut m = i32::MIN;
                     for x in &xs {
                         m = m.max(dot9(x, w));

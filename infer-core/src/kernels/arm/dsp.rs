@@ -33,6 +33,7 @@
 use core::arch::asm;
 
 use crate::kernels::params::PATCH_MAX;
+use crate::kernels::scratch::Carve;
 
 /// Bytes 0 and 2 of `x`, sign-extended into the two 16-bit lanes.
 #[inline(always)]
@@ -160,25 +161,28 @@ pub(crate) fn dot_centered(x: &[u8], w: &[u8], zp: i32) -> i32 {
 
 /// An input (its first [`PATCH_MAX`] bytes) widened once into centered 16-bit pairs, in
 /// the lane order `SXTB16` gives the weights, then reused for every output channel; bytes past
-/// the widened part go through [`dot2_centered`]. 2 KiB of stack, zeroed once per kernel call
-/// and reloaded per patch.
-pub(crate) struct Widened {
-    pairs: [u32; PATCH_MAX / 2],
+/// the widened part go through [`dot2_centered`]. Its storage is carved from the kernel's
+/// scratch (`2 · len` bytes, [`crate::kernels::scratch::widened_len`]); with less, fewer words
+/// are widened and the rest is multiplied unwidened, with the same sums.
+pub(crate) struct Widened<'s> {
+    pairs: &'s mut [u32],
     words: usize,
     zp: i32,
 }
 
-impl Widened {
+impl<'s> Widened<'s> {
+    /// Room for inputs of up to `len` bytes, carved from `scratch` (none if it is too short).
     #[inline(always)]
-    pub(crate) fn new(zp: i32) -> Self {
-        Self { pairs: [0u32; PATCH_MAX / 2], words: 0, zp }
+    pub(crate) fn carve(scratch: &mut Carve<'s>, len: usize, zp: i32) -> Self {
+        let pairs = scratch.slice::<u32>(2 * (len.min(PATCH_MAX) / 4)).unwrap_or_default();
+        Self { pairs, words: 0, zp }
     }
 
     /// Widens `x` (its whole 4-byte words; the rest is handled by the dot products).
     #[inline(always)]
     pub(crate) fn load(&mut self, x: &[u8]) {
         let z = (self.zp as u16 as u32) | ((self.zp as u16 as u32) << 16);
-        self.words = (x.len() / 4).min(PATCH_MAX / 4);
+        self.words = (x.len() / 4).min(self.pairs.len() / 2);
         for (p, c) in self.pairs.chunks_exact_mut(2).zip(x[..4 * self.words].chunks_exact(4)) {
             let v = word(c);
             p[0] = ssub16(sxtb16(v), z);
@@ -221,7 +225,7 @@ impl Widened {
     #[inline(always)]
     pub(crate) fn dot2_fixed<const L: usize>(&self, x: &[u8; L], w0: &[u8; L], w1: &[u8; L]) -> (i32, i32) {
         let full = L / 4;
-        if L > PATCH_MAX || self.words != full {
+        if L > PATCH_MAX || self.words != full || self.pairs.len() < 2 * full {
             // Not loaded with `x` (never the case in the kernels): the plain loop is enough.
             return dot2_centered(x, w0, w1, self.zp);
         }
