@@ -100,6 +100,49 @@ pub fn publish_runs(
     Ok(m)
 }
 
+/// Recompiles every model of `out`'s manifest from its committed float ONNX (calibration and
+/// method from its seeded split, the report from the test set, as publishing did) and rewrites
+/// what depends only on the compiler's report: NAME.quant.json, NAME.quant.md, the manifest's
+/// arena bytes and report checksum (and MODELS.md). Checks first that every blob and QDQ model
+/// comes out byte for byte as committed, and writes nothing otherwise.
+pub fn refresh_reports(data: &FashionMnist, out: &Path) -> Result<Manifest> {
+    let mut m = start(data, out)?;
+    if m.models.is_empty() {
+        bail!("{}: no published models to refresh", out.display());
+    }
+    let mut reports = Vec::new();
+    for (name, e) in &m.models {
+        let onnx = std::fs::read(out.join(&e.onnx.file)).with_context(|| format!("reading {}", e.onnx.file))?;
+        let (train, val) = train_val_split(&data.train, 6000, e.seed)?;
+        let images = CompileData {
+            calibration: Images::from_split(&train),
+            selection: Images::from_split(&val),
+            test: Some(Images::from_split(&data.test)),
+        };
+        let mut opts = CompileOptions::new(name);
+        opts.normalization = Normalization { mean: e.float_io.mean, std: e.float_io.std };
+        let c = int8_compiler::compile(&onnx, &images, &opts).map_err(|err| anyhow!("compiling {name}: {err}"))?;
+        for (what, bytes, artifact) in [("blob", &c.blob, &e.blob), ("QDQ model", &c.qdq, &e.onnx_int8)] {
+            let committed =
+                std::fs::read(out.join(&artifact.file)).with_context(|| format!("reading {}", artifact.file))?;
+            if *bytes != committed {
+                bail!("{name}: the {what} would change ({}): publish the model again instead", artifact.file);
+            }
+        }
+        reports.push((name.clone(), c.report));
+    }
+    for (name, report) in reports {
+        write_atomic(&out.join(format!("{name}.quant.json")), &serde_json::to_vec_pretty(&report)?)?;
+        write_atomic(&out.join(format!("{name}.quant.md")), int8_compiler::report::markdown(&report).as_bytes())?;
+        if let Some(e) = m.models.get_mut(&name) {
+            e.arena_bytes = report.arena_bytes;
+            e.quant_report = Artifact::of(out, &format!("{name}.quant.json")).map_err(manifest_err)?;
+        }
+    }
+    m.write(out).map_err(manifest_err)?;
+    Ok(m)
+}
+
 /// Publishes a float ONNX model made elsewhere as `name`: compiled with the seeded split's
 /// training images for calibration and its validation images for the method, evaluated on the
 /// test set; `train_command` is what made it.

@@ -75,6 +75,12 @@ pub(super) enum Command {
         /// says otherwise); without them and without --onnx, the default job's two runs.
         #[arg(long = "run-dir")]
         run_dirs: Vec<PathBuf>,
+        /// Publish nothing new: recompile every published model's committed float ONNX and
+        /// rewrite only its compiler report (NAME.quant.json and .quant.md) and the manifest's
+        /// arena bytes, e.g. after infer-core's arena plan changed. Fails, writing nothing, if
+        /// a blob or QDQ model would change (that needs a real publish).
+        #[arg(long, conflicts_with_all = ["run_dirs", "onnx", "name", "without_burn_weights"])]
+        refresh_reports: bool,
         /// A float ONNX classifier made elsewhere, compiled and published with the rest
         /// (needs --name and --train-command).
         #[arg(long, conflicts_with = "run_dirs")]

@@ -49,6 +49,7 @@ pub fn run() -> Result<()> {
         }
         Some(Command::Publish {
             ref run_dirs,
+            refresh_reports,
             ref onnx,
             ref name,
             without_burn_weights,
@@ -60,10 +61,12 @@ pub fn run() -> Result<()> {
             match onnx {
                 Some(file) if !file.is_file() => anyhow::bail!("--onnx {}: no such file", file.display()),
                 Some(_) => {}
+                None if refresh_reports => {}
                 None => runs_exist(run_dirs)?,
             }
             let data = FashionMnist::load(cli.data_dir.as_deref())?;
             let m = match onnx {
+                None if refresh_reports => crate::publish::refresh_reports(&data, out)?,
                 Some(file) => {
                     let (Some(name), Some(train_command)) = (name, train_command) else {
                         anyhow::bail!("--onnx needs --name and --train-command");
