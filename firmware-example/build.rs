@@ -89,6 +89,7 @@ fn main() {
     let mut blob = published_blob(&root, &name);
     let model = infer_core::Model::parse(&blob).unwrap_or_else(|e| fail(format!("{name}: {e}")));
     let arena = model.arena_len();
+    let (n_ops, n_tensors) = (model.ops().len(), model.tensors().len());
 
     // The images, in the order the firmware classifies them.
     let (pixels, labels, source) = if board {
@@ -155,6 +156,11 @@ fn main() {
         "/// Images of each class the host classifies correctly.\npub const HOST_CORRECT: [u32; 10] = {correct:?};"
     );
     let _ = writeln!(c, "/// Arena bytes the model needs.\npub const ARENA_LEN: usize = {arena};");
+    let _ = writeln!(c, "/// Its ops (the capacity of the `Model`'s op table).\npub const MODEL_OPS: usize = {n_ops};");
+    let _ = writeln!(
+        c,
+        "/// Its tensors (the capacity of the `Model`'s tensor table).\npub const MODEL_TENSORS: usize = {n_tensors};"
+    );
     let _ =
         writeln!(c, "/// FNV-1a of all int8 logits, computed on the host.\npub const EXPECTED_HASH: u32 = {h:#010x};");
     let _ = writeln!(c, "/// The raw pixels the firmware reads through semihosting (QEMU), NUL-terminated.");

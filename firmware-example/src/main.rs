@@ -21,11 +21,13 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
-use infer_core::Model;
 
 use exit::exit;
 
 include!(concat!(env!("OUT_DIR"), "/expected.rs"));
+
+/// The model, with tables sized at build time for exactly its ops and tensors.
+type Model<'a> = infer_core::Model<'a, MODEL_OPS, MODEL_TENSORS>;
 
 /// Data placed at a 4-byte aligned address (`include_bytes!` alone guarantees 1).
 #[repr(C, align(4))]
@@ -187,7 +189,7 @@ fn run<O: infer_core::Observer>(
 
 fn classify(blob: &[u8], arena: &mut [u8], h: &mut u32) -> Result<Tally, infer_core::Error> {
     let sp = repaint_below_sp();
-    let model = Model::parse(blob)?;
+    let model = Model::parse_sized(blob)?;
     let ops = model.ops().len();
     let mut t = Tally { correct: [0; 10], images: 0, ticks: 0, per_op: [0; infer_core::MAX_OPS], ops, infer_stack: 0 };
     let Some(mut images) = testset::TestSet::open(IMAGES_FILE) else {

@@ -119,11 +119,16 @@ impl Op {
 }
 
 /// A parsed, validated model. Borrowing the blob: no weight is copied.
+///
+/// `OPS` and `TENSORS`: the capacities of its tables, [`MAX_OPS`] and [`MAX_TENSORS`] unless
+/// [`Model::parse_sized`] is given smaller ones (a firmware that knows its model's counts at
+/// build time keeps only those: cnn-baseline's 4 ops and 5 tensors take 292 bytes on a
+/// Cortex-M4 instead of 1,948).
 #[derive(Debug, Clone)]
-pub struct Model<'a> {
+pub struct Model<'a, const OPS: usize = MAX_OPS, const TENSORS: usize = MAX_TENSORS> {
     pub(crate) blob: &'a [u8],
-    pub(crate) tensors: Vec<TensorInfo, MAX_TENSORS>,
-    pub(crate) ops: Vec<Op, MAX_OPS>,
+    pub(crate) tensors: Vec<TensorInfo, TENSORS>,
+    pub(crate) ops: Vec<Op, OPS>,
     pub(crate) input: usize,
     pub(crate) output: usize,
     pub(crate) arena_len: usize,
@@ -134,7 +139,7 @@ pub(crate) fn window_out(size: usize, pad_sum: usize, kernel: usize, stride: usi
     (size + pad_sum).checked_sub(kernel).map(|d| d / stride + 1)
 }
 
-impl Model<'_> {
+impl<const OPS: usize, const TENSORS: usize> Model<'_, OPS, TENSORS> {
     /// Bytes of arena [`Model::run`] needs.
     pub fn arena_len(&self) -> usize {
         self.arena_len

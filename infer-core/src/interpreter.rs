@@ -131,7 +131,7 @@ impl<O> RunOptions<O> {
     }
 }
 
-impl Model<'_> {
+impl<const OPS: usize, const TENSORS: usize> Model<'_, OPS, TENSORS> {
     /// Runs the model on raw pixels (`input_len()` bytes, 0..=255) with the fastest kernels
     /// the build allows ([`Kernels::Fast`]).
     pub fn run(&self, pixels: &[u8], arena: &mut [u8]) -> Result<Output, Error> {
@@ -302,8 +302,8 @@ impl Model<'_> {
 
 /// A run for [`X86::run_v3`]: `execute` and every kernel it inlines compiled for x86-64-v3.
 #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
-struct V3Run<'m, 'b, 'x, O> {
-    model: &'m Model<'b>,
+struct V3Run<'m, 'b, 'x, O, const OPS: usize, const TENSORS: usize> {
+    model: &'m Model<'b, OPS, TENSORS>,
     rounding: Rounding,
     pixels: &'x [u8],
     arena: &'x mut [u8],
@@ -311,7 +311,7 @@ struct V3Run<'m, 'b, 'x, O> {
 }
 
 #[cfg(all(feature = "x86-dispatch", target_arch = "x86_64"))]
-impl<O: Observer> V3Body for V3Run<'_, '_, '_, O> {
+impl<O: Observer, const OPS: usize, const TENSORS: usize> V3Body for V3Run<'_, '_, '_, O, OPS, TENSORS> {
     type Output = Result<Output, Error>;
 
     #[inline(always)]

@@ -20,13 +20,25 @@ fn op_err(index: usize, problem: OpProblem) -> Error {
 }
 
 impl<'a> Model<'a> {
-    /// Validates a blob (see docs/FORMAT.md for every check) and plans its arena.
+    /// Validates a blob (see docs/FORMAT.md for every check) and plans its arena, with tables
+    /// for up to [`MAX_OPS`] ops and [`MAX_TENSORS`] tensors (1,948 bytes on a Cortex-M4).
     ///
     /// The tables are filled in place by a function of its own: the caller's `Model` is the
-    /// only copy of them (on a Cortex-M4, 1,948 bytes), and parse's work takes its own, shorter
-    /// stack frame.
+    /// only copy of them, and parse's work takes its own, shorter stack frame.
     #[inline(always)]
     pub fn parse(blob: &'a [u8]) -> Result<Self, Error> {
+        Self::parse_sized(blob)
+    }
+}
+
+impl<'a, const OPS: usize, const TENSORS: usize> Model<'a, OPS, TENSORS> {
+    /// [`Model::parse`] with tables for at most `OPS` ops and `TENSORS` tensors (at most
+    /// [`MAX_OPS`] and [`MAX_TENSORS`], checked at compile time): `Model::<4, 5>::parse_sized`
+    /// for a blob of 4 ops and 5 tensors. A blob with more is [`Error::OpCount`] or
+    /// [`Error::TensorCount`].
+    #[inline(always)]
+    pub fn parse_sized(blob: &'a [u8]) -> Result<Self, Error> {
+        const { assert!(OPS <= MAX_OPS && TENSORS <= MAX_TENSORS, "table capacities above MAX_OPS or MAX_TENSORS") };
         let mut model = Model { blob, tensors: Vec::new(), ops: Vec::new(), input: 0, output: 0, arena_len: 0 };
         model.fill()?;
         Ok(model)

@@ -3,7 +3,7 @@
 use super::*;
 use crate::kernels::{self, ConcatParams, ConvParams, DenseParams, PoolParams, Sections};
 use crate::requant::Rounding;
-use crate::{Kernels, Model, RunOptions};
+use crate::{Error, Kernels, Model, RunOptions};
 
 fn le_bias(b: &[i32]) -> alloc::vec::Vec<u8> {
     b.iter().flat_map(|v| v.to_le_bytes()).collect()
@@ -197,4 +197,22 @@ fn small_cnn_runs_and_paths_agree() {
     assert_eq!((s0, s1), (43, 39));
     assert!(m.arena_len() >= 36 + 18 + s0);
     assert!(m.arena_len() <= 36 + 18 + s0 + 4, "{:?}", m.ops());
+}
+
+#[test]
+fn sized_tables_hold_exactly_the_blobs_counts() {
+    let blob = small_cnn();
+    let full = Model::parse(&blob).unwrap();
+    let (ops, tensors) = (full.ops().len(), full.tensors().len());
+    assert_eq!((ops, tensors), (2, 3));
+    let sized = Model::<2, 3>::parse_sized(&blob).unwrap();
+    assert_eq!((sized.ops(), sized.tensors(), sized.arena_len()), (full.ops(), full.tensors(), full.arena_len()));
+    assert!(core::mem::size_of::<Model<2, 3>>() < core::mem::size_of::<Model>() / 8);
+    let pixels: alloc::vec::Vec<u8> = (0..36).map(|i| (i * 37 % 256) as u8).collect();
+    let mut arena = alloc::vec![0u8; full.arena_len()];
+    let a = full.run(&pixels, &mut arena).unwrap();
+    assert_eq!(sized.run(&pixels, &mut arena).unwrap(), a);
+    // One op or one tensor more than the tables hold: the counts' errors, not a truncated model.
+    assert_eq!(Model::<1, 3>::parse_sized(&blob).unwrap_err(), Error::OpCount(2));
+    assert_eq!(Model::<2, 2>::parse_sized(&blob).unwrap_err(), Error::TensorCount(3));
 }
