@@ -3,10 +3,13 @@
 of onnx-models/artifacts/manifest.json, classifies all 10,000 test images under QEMU
 (mps2-an386, -icount shift=0; the firmware exits 0 only when its accuracy and the hash of all its
 int8 logits equal the host's), and reads the ELF's sections. Writes docs/DEVICE.md and
-docs/device.json: device accuracy, instructions per inference, flash (blob, code, the rest) and
-RAM (arena, other statics, stack high-water mark) per model.
+docs/device.json: device accuracy, instructions per inference and per op, flash (blob, code, the
+rest), the RAM infer-core takes (arena with kernel scratch, Model tables, the stack of its calls;
+per op the arena it needs) and the whole RAM (statics, stack high-water mark) per model; with
+--size-build, the same firmware built with opt-level "s" too (code size and instructions).
 
-Usage: python3 scripts/device_report.py [--models a,b] [--images all|N] [--full-macs M] | --render
+Usage: python3 scripts/device_report.py [--models a,b] [--images all|N] [--full-macs M] [--size-build]
+       python3 scripts/device_report.py --render
 --render rewrites docs/DEVICE.md from docs/device.json without running anything.
 Models of at most M MACs (default 25,000,000, as in CI: every published model) classify all
 10,000 images, larger ones the first 50 of each class unless --images says otherwise (QEMU runs
@@ -49,8 +52,10 @@ def sections(size_tool):
     return s
 
 
-def run(model, images, blob_bytes):
+def run(model, images, blob_bytes, opt_level=None):
     env = dict(os.environ, MODEL=model, IMAGES=images, CARGO_TARGET_DIR=TARGET, QEMU_TIMEOUT="7200")
+    if opt_level:
+        env["CARGO_PROFILE_RELEASE_OPT_LEVEL"] = opt_level
     env.pop("CORRUPT", None)
     env["PART"] = "qemu-full" if blob_bytes > ONE_MIB_BLOB_MAX else "1m"
     started = time.time()
@@ -73,8 +78,17 @@ def run(model, images, blob_bytes):
     arena = int(grab(r"infer-core firmware: \d+ images, arena (\d+) B").group(1))
     grab(r"logits hash 0x[0-9a-f]+, host 0x[0-9a-f]+: MATCH")
     ops = [int(n) for n in re.findall(rf"{re.escape(model)}:   op \d+ ~(\d+) instructions", text)]
+    op_ram = [(int(a), int(s)) for a, s in re.findall(rf"{re.escape(model)}:   op \d+ needs (\d+) B of arena \((\d+) B", text)]
+    ram = grab(rf"{re.escape(model)}: infer-core RAM (\d+) B = arena (\d+) \+ model tables (\d+) \+ stack (\d+) "
+               rf"\(build-time bound (\d+) B: within\)")
     return {
         "op_instructions": ops,
+        "op_arena": [a for a, _ in op_ram],
+        "op_scratch": [s for _, s in op_ram],
+        "infer_core_ram": int(ram.group(1)),
+        "model_tables": int(ram.group(3)),
+        "infer_core_stack": int(ram.group(4)),
+        "ram_bound": int(ram.group(5)),
         "correct": int(acc.group(1)),
         "images": int(acc.group(2)),
         "host_correct": int(acc.group(3)),
@@ -100,6 +114,7 @@ def main():
     images_arg = arg("--images", None)
     full_macs = int(arg("--full-macs", "25000000"))
     size_tool = code_size.llvm_tool("llvm-size")
+    size_build = "--size-build" in sys.argv
     rows = {}
     for name in names:
         m = manifest["models"][name]
@@ -126,6 +141,15 @@ def main():
                 "ram": statics + r["stack_high_water"],
             }
         )
+        if size_build:
+            print(f"{name}: the size build (opt-level s) ...", flush=True)
+            z = run(name, images, m["blob"]["bytes"], opt_level="s")
+            r["size_build"] = {
+                "instructions": z["instructions"],
+                "text": sections(size_tool).get(".text", 0),
+                "engine_code": code_size.engine_bytes(code_size.attribute(ELF)),
+                "infer_core_stack": z["infer_core_stack"],
+            }
         rows[name] = r
         print(f"  {r['correct']}/{r['images']} correct (host {r['host_correct']}), {thousands(r['instructions'])} instructions, "
               f"flash {thousands(flash)} B, RAM {thousands(r['ram'])} B, {r['wall_seconds']} s", flush=True)
@@ -149,8 +173,13 @@ def write(rows):
         "measured per instruction from the ELF's debug information (`scripts/code_size.py`: a byte is",
         "infer-core's when a function of infer-core is inlined at its address).",
         "",
-        "| model | MACs | device accuracy | instructions / inference | per MAC | flash: blob + code + rest | of the code, infer-core | RAM: arena + other statics + stack | part |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "infer-core's RAM is what the firmware prints and checks: the arena (activations and the",
+        "kernels' scratch, planned together), the `Model` tables, and the stack its calls take below",
+        "the firmware's frame (painted again before `Model::parse`), against the bound known at build",
+        "time (arena + tables + 2.25 KiB); the whole RAM adds the firmware's own frame and statics.",
+        "",
+        "| model | MACs | device accuracy | instructions / inference | per MAC | flash: blob + code + rest | of the code, infer-core | infer-core RAM: arena + tables + stack | whole RAM: statics + stack | part |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, r in rows.items():
         md.append(
@@ -158,7 +187,8 @@ def write(rows):
             f"| {thousands(r['instructions'])} | {r['instructions'] / r['macs']:.2f} "
             f"| {thousands(r['flash'])} B = {thousands(r['blob'])} + {thousands(r['text'])} + {thousands(r['flash_other'])} "
             f"| {thousands(r['engine_code'])} B "
-            f"| {thousands(r['ram'])} B = {thousands(r['arena'])} + {thousands(r['statics_other'])} + {thousands(r['stack_high_water'])} "
+            f"| {thousands(r['infer_core_ram'])} B = {thousands(r['arena'])} + {thousands(r['model_tables'])} + {thousands(r['infer_core_stack'])} "
+            f"| {thousands(r['ram'])} B = {thousands(r['statics'])} + {thousands(r['stack_high_water'])} "
             f"| {'QEMU 4 MiB' if r['part'] == 'qemu-full' else '1 MiB'} |"
         )
     md += [
@@ -170,6 +200,31 @@ def write(rows):
     ]
     for name, r in rows.items():
         md.append(f"- {name}: " + ", ".join(f"op {i} {thousands(n)}" for i, n in enumerate(r["op_instructions"])))
+    md += [
+        "",
+        "Arena bytes each op needs (the tensors live while it runs, and its kernel scratch in",
+        "parentheses); the arena is the largest of them, up to alignment:",
+        "",
+    ]
+    for name, r in rows.items():
+        md.append(f"- {name}: " + ", ".join(
+            f"op {i} {thousands(a)} ({thousands(s)})" for i, (a, s) in enumerate(zip(r["op_arena"], r["op_scratch"]))))
+    sized = {n: r["size_build"] for n, r in rows.items() if "size_build" in r}
+    if sized:
+        md += [
+            "",
+            "The size build (`opt-level = \"s\"`, `python3 scripts/device_report.py --size-build`; the same",
+            "images): code and instructions against the speed build above.",
+            "",
+            "| model | .text | of it, infer-core | instructions / inference | vs speed build | infer-core stack |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, z in sized.items():
+            r = rows[name]
+            md.append(
+                f"| {name} | {thousands(z['text'])} B | {thousands(z['engine_code'])} B | {thousands(z['instructions'])} "
+                f"| {z['instructions'] / r['instructions'] - 1:+.1%} | {thousands(z['infer_core_stack'])} B |"
+            )
     # The engine is the same for every model (its kernels are chosen at run time, by shape): the
     # per-file split of the first model's firmware.
     first_name, first = next(iter(rows.items()))

@@ -45,7 +45,7 @@ def table():
     by_study = {m["model"]: m for m in study["models"]}
     names = [m["model"] for m in study["models"]] + [n for n in manifest if n not in by_study]
     rows = [
-        "| model | params | MACs | f32 test acc, study (%) | int8, study (%) | published run: f32 / int8 | device (QEMU Cortex-M4F): accuracy on 10,000, instructions | flash: weights + code | RAM: arena + stack + other | host latency (x86, 1 thread) |",
+        "| model | params | MACs | f32 test acc, study (%) | int8, study (%) | published run: f32 / int8 | device (QEMU Cortex-M4F): accuracy on 10,000, instructions | flash: weights + code | infer-core RAM: arena + tables + stack | host latency (x86, 1 thread) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in names:
@@ -66,7 +66,7 @@ def table():
         if d:
             dev = f"{pct(d['correct'] / d['images'])}, {d['instructions']:,}"
             flash = f"{kb(d['blob'])} + {kb(d['text'])}"
-            ram = f"{d['arena']:,} + {d['stack_high_water']:,} + {d['statics_other']:,} B"
+            ram = f"{d['arena']:,} + {d['model_tables']:,} + {d['infer_core_stack']:,} B"
         else:
             dev = flash = ram = "–"
         latency = f"{lat:.1f} µs" if lat is not None else "–"
