@@ -92,6 +92,10 @@ impl Observer for NoObserver {
 }
 
 /// How [`Model::run_with`] runs: kernels, tie rule, observer. Built from [`RunOptions::new`].
+///
+/// On a microcontroller, build the options where `run_with` is called: options known at
+/// compile time let LLVM drop the kernels they exclude, while options passed in from elsewhere
+/// keep the reference kernels linked (2.9 KB of flash on the Cortex-M4).
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions<O = NoObserver> {
     kernels: Kernels,

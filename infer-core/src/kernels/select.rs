@@ -72,19 +72,19 @@ pub fn conv2d(p: &ConvParams, out: &mut [u8], scratch: &mut [u8]) {
 }
 
 /// The fast dense layer for the compile target; bit-identical to [`dense::reference`].
-/// `scratch`: [`dense_scratch_len`] bytes, as for [`conv2d`].
+/// `scratch`: [`dense_scratch_len`] bytes, as for [`conv2d()`].
 pub fn dense(p: &DenseParams, out: &mut [u8], scratch: &mut [u8]) {
     dense_with(p, out, scratch, Choice::Fast(Cpu::BASELINE));
 }
 
-/// Scratch bytes [`conv2d`] asks for this layer: the same on every build (the largest the DSP
+/// Scratch bytes [`conv2d()`] asks for this layer: the same on every build (the largest the DSP
 /// and the portable kernels for its geometry ask for; see `kernels/scratch.rs`), at most
 /// [`SCRATCH_MAX`]. The interpreter plans them into the arena.
 pub fn conv2d_scratch_len(p: &ConvParams) -> usize {
     scratch::conv2d_len(p.patch_len(), p.pool, p.out_shape.c)
 }
 
-/// Scratch bytes [`dense`] asks for this layer (every build), at most [`SCRATCH_MAX`].
+/// Scratch bytes [`dense()`] asks for this layer (every build), at most [`SCRATCH_MAX`].
 pub fn dense_scratch_len(p: &DenseParams) -> usize {
     scratch::dense_len(p.input.len())
 }
