@@ -110,18 +110,6 @@ unsafe extern "C" {
 
 const PAINT: u32 = 0xA5A5_A5A5;
 
-fn paint_stack() {
-    let bottom = &raw mut _stack_end;
-    let sp = cortex_m::register::msp::read() as *mut u32;
-    let mut p = bottom;
-    // Leave 256 bytes below the current stack pointer untouched (this function's frame).
-    while (p as usize) + 256 < sp as usize {
-        // SAFETY: between the end of .bss and the live stack: memory nothing uses yet.
-        unsafe { p.write_volatile(PAINT) };
-        p = p.wrapping_add(1);
-    }
-}
-
 /// The lowest stack address written since the paint (the stack's deepest point).
 fn deepest() -> usize {
     let bottom = &raw mut _stack_end;
@@ -138,14 +126,15 @@ fn stack_high_water() -> usize {
     &raw const _stack_start as usize - deepest()
 }
 
-/// Paints the stack again below the current stack pointer (but for its lowest 64 bytes, which
-/// this inlined loop may not touch anyway) and returns that stack pointer: what is written
-/// below it afterwards is the stack the next calls take.
+/// Paints the stack below the current stack pointer, but for its lowest `margin` bytes (the
+/// caller's live frame), and returns that stack pointer: what is written below it afterwards
+/// is the stack the next calls take. At boot (256 bytes left) and again before `Model::parse`
+/// (64: this loop is inlined and touches no stack itself).
 #[inline(always)]
-fn repaint_below_sp() -> usize {
+fn paint_below_sp(margin: usize) -> usize {
     let sp = cortex_m::register::msp::read() as usize;
     let mut p = &raw mut _stack_end;
-    while (p as usize) + 64 < sp {
+    while (p as usize) + margin < sp {
         // SAFETY: between the end of .bss and the live stack: memory nothing uses now.
         unsafe { p.write_volatile(PAINT) };
         p = p.wrapping_add(1);
@@ -191,7 +180,7 @@ fn run(
 }
 
 fn classify(blob: &[u8], arena: &mut [u8], h: &mut u32) -> Result<Tally, infer_core::Error> {
-    let sp = repaint_below_sp();
+    let sp = paint_below_sp(64);
     let model = Model::parse_sized(blob)?;
     let ops = model.ops().len();
     let mut t = Tally { correct: [0; 10], images: 0, ticks: 0, per_op: [0; infer_core::MAX_OPS], ops, infer_stack: 0 };
@@ -284,7 +273,7 @@ fn report(t: &Tally, calibration_ticks: u64) -> bool {
 
 #[entry]
 fn main() -> ! {
-    paint_stack();
+    paint_below_sp(256);
     let mut cp = cortex_m::Peripherals::take().unwrap_or_else(|| exit(2));
     #[cfg(feature = "nrf52840")]
     {

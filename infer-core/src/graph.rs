@@ -134,6 +134,16 @@ pub struct Model<'a, const OPS: usize = MAX_OPS, const TENSORS: usize = MAX_TENS
     pub(crate) arena_len: usize,
 }
 
+/// The ops at which tensor `t` is live, first and last: from the op that writes it (the model
+/// input: 0) to the last op that reads it (the model output: to the end, `usize::MAX`; a
+/// tensor never read: the op that wrote it).
+pub(crate) fn lifetime(ops: &[Op], t: usize, input: usize, output: usize) -> (usize, usize) {
+    let first = if t == input { 0 } else { ops.iter().position(|o| o.output() == t).unwrap_or(0) };
+    let read = ops.iter().rposition(|o| o.input() == t || o.second_input() == Some(t));
+    let last = if t == output { usize::MAX } else { read.unwrap_or(first).max(first) };
+    (first, last)
+}
+
 /// Output side of a window sliding over `size` padded by `pad_sum`: `None` if it does not fit.
 pub(crate) fn window_out(size: usize, pad_sum: usize, kernel: usize, stride: usize) -> Option<usize> {
     (size + pad_sum).checked_sub(kernel).map(|d| d / stride + 1)
@@ -199,9 +209,8 @@ impl<const OPS: usize, const TENSORS: usize> Model<'_, OPS, TENSORS> {
     pub fn op_live_bytes(&self, index: usize) -> usize {
         let Some(op) = self.ops.get(index) else { return 0 };
         let live = |t: usize| {
-            let born = self.ops.iter().position(|o| o.output() == t).unwrap_or(0);
-            let read_later = self.ops[index..].iter().any(|o| o.input() == t || o.second_input() == Some(t));
-            (t == self.input || born <= index) && (read_later || t == self.output || born == index)
+            let (first, last) = lifetime(&self.ops, t, self.input, self.output);
+            first <= index && index <= last
         };
         let tensors: usize =
             self.tensors.iter().enumerate().filter(|&(t, _)| live(t)).map(|(_, info)| info.shape.numel()).sum();

@@ -12,7 +12,7 @@
 //! lifetime meets its own. Placing the large ones first lets small, short-lived ones fill the
 //! gaps (cnn-baseline's scratch of its second convolution sits where its input image was).
 
-use crate::graph::{MAX_OPS, MAX_TENSORS, Op, TensorInfo};
+use crate::graph::{MAX_OPS, MAX_TENSORS, Op, TensorInfo, lifetime};
 
 /// Alignment of every placement.
 const ALIGN: usize = 4;
@@ -54,22 +54,14 @@ pub(crate) fn assign(tensors: &mut [TensorInfo], ops: &mut [Op], input: usize, o
     let nt = tensors.len().min(MAX_TENSORS);
     let no = ops.len().min(MAX_OPS);
     let mut bufs = [Buffer::default(); MAX_BUFFERS];
-    for (b, t) in bufs.iter_mut().zip(tensors.iter()).take(nt) {
-        b.len = t.shape.numel() as u32;
+    for (t, (b, info)) in bufs.iter_mut().zip(tensors.iter()).take(nt).enumerate() {
+        let (first, last) = lifetime(&ops[..no], t, input, output);
+        let op_index = |i: usize| i.min(u8::MAX as usize) as u8;
+        *b = Buffer { len: info.shape.numel() as u32, offset: 0, first: op_index(first), last: op_index(last) };
     }
-    // first: the op that writes it (input: 0); last: the last op that reads it (output: past
-    // the end; never read: the op that wrote it).
     for (i, op) in ops.iter().enumerate().take(no) {
-        let (i8, out) = (i as u8, op.output());
-        bufs[out].first = i8;
-        bufs[out].last = bufs[out].last.max(i8);
-        for t in [Some(op.input()), op.second_input()].into_iter().flatten() {
-            bufs[t].last = bufs[t].last.max(i8);
-        }
-        bufs[nt + i] = Buffer { len: op.scratch_len, offset: 0, first: i8, last: i8 };
+        bufs[nt + i] = Buffer { len: op.scratch_len, offset: 0, first: i as u8, last: i as u8 };
     }
-    bufs[input].first = 0;
-    bufs[output].last = u8::MAX;
     let n = nt + no;
     // Placement order: longest first, then by index (a stable insertion sort on indices).
     let mut order = [0u8; MAX_BUFFERS];
